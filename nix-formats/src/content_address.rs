@@ -49,7 +49,10 @@ impl ContentAddressMethod {
         }
         let rest = s.strip_prefix("fixed:").ok_or_else(bad)?;
         let (method, algo) = split_method(rest);
-        Ok((ContentAddressMethod::Fixed(method), algo.parse().map_err(|_| bad())?))
+        Ok((
+            ContentAddressMethod::Fixed(method),
+            algo.parse().map_err(|_| bad())?,
+        ))
     }
 
     /// Renders `<method>:<algo>` as [`Self::parse_with_algo`] reads it.
@@ -94,7 +97,10 @@ pub enum ContentAddress {
     /// `text:sha256:…` — `.drv` files and `builtins.toFile`.
     Text(Hash),
     /// `fixed:[r:|git:]<algo>:…` — sources and fixed-output results.
-    Fixed { method: FileIngestionMethod, hash: Hash },
+    Fixed {
+        method: FileIngestionMethod,
+        hash: Hash,
+    },
 }
 
 impl ContentAddress {
@@ -116,15 +122,23 @@ impl FromStr for ContentAddress {
     type Err = ContentAddressError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (prefix, rest) = s.split_once(':').ok_or_else(|| ContentAddressError::BadForm(s.to_owned()))?;
+        let (prefix, rest) = s
+            .split_once(':')
+            .ok_or_else(|| ContentAddressError::BadForm(s.to_owned()))?;
         let parse_hash = |algo_and_hash: &str| -> Result<Hash, ContentAddressError> {
             let (algo, digest) = algo_and_hash
                 .split_once(':')
                 .ok_or_else(|| ContentAddressError::BadForm(s.to_owned()))?;
             let algo: HashAlgo = algo
                 .parse()
-                .map_err(|source| ContentAddressError::BadHash { ca: s.to_owned(), source })?;
-            Hash::parse_digest(algo, digest).map_err(|source| ContentAddressError::BadHash { ca: s.to_owned(), source })
+                .map_err(|source| ContentAddressError::BadHash {
+                    ca: s.to_owned(),
+                    source,
+                })?;
+            Hash::parse_digest(algo, digest).map_err(|source| ContentAddressError::BadHash {
+                ca: s.to_owned(),
+                source,
+            })
         };
         match prefix {
             "text" => {
@@ -136,7 +150,10 @@ impl FromStr for ContentAddress {
             }
             "fixed" => {
                 let (method, rest) = split_method(rest);
-                Ok(ContentAddress::Fixed { method, hash: parse_hash(rest)? })
+                Ok(ContentAddress::Fixed {
+                    method,
+                    hash: parse_hash(rest)?,
+                })
             }
             _ => Err(ContentAddressError::BadMethod(prefix.to_owned())),
         }
@@ -147,7 +164,9 @@ impl fmt::Display for ContentAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ContentAddress::Text(h) => write!(f, "text:{}", h.to_prefixed_nix32()),
-            ContentAddress::Fixed { method, hash } => write!(f, "fixed:{}{}", method.prefix(), hash.to_prefixed_nix32()),
+            ContentAddress::Fixed { method, hash } => {
+                write!(f, "fixed:{}{}", method.prefix(), hash.to_prefixed_nix32())
+            }
         }
     }
 }
@@ -166,14 +185,23 @@ mod tests {
             let ca: ContentAddress = s.parse().expect(s);
             assert_eq!(ca.to_string(), s);
         }
-        assert!("text:sha1:wwbvk1h4dadp01wkbnyjf0d34bpmfhms".parse::<ContentAddress>().is_err());
+        assert!(
+            "text:sha1:wwbvk1h4dadp01wkbnyjf0d34bpmfhms"
+                .parse::<ContentAddress>()
+                .is_err()
+        );
         assert!("nope".parse::<ContentAddress>().is_err());
         assert!("weird:sha256:00".parse::<ContentAddress>().is_err());
     }
 
     #[test]
     fn methods_with_algo() {
-        for s in ["text:sha256", "fixed:sha256", "fixed:r:sha1", "fixed:git:sha1"] {
+        for s in [
+            "text:sha256",
+            "fixed:sha256",
+            "fixed:r:sha1",
+            "fixed:git:sha1",
+        ] {
             let (m, a) = ContentAddressMethod::parse_with_algo(s).expect(s);
             assert_eq!(m.render_with_algo(a), s);
         }

@@ -23,7 +23,12 @@ pub enum HashAlgo {
 }
 
 impl HashAlgo {
-    pub const ALL: [HashAlgo; 4] = [HashAlgo::Md5, HashAlgo::Sha1, HashAlgo::Sha256, HashAlgo::Sha512];
+    pub const ALL: [HashAlgo; 4] = [
+        HashAlgo::Md5,
+        HashAlgo::Sha1,
+        HashAlgo::Sha256,
+        HashAlgo::Sha512,
+    ];
 
     /// Digest size in bytes.
     pub const fn size(self) -> usize {
@@ -155,7 +160,10 @@ impl Hash {
         let bytes = if s.len() == 2 * size {
             from_base16(s).ok_or_else(|| ParseHashError::BadBase16(s.to_owned()))?
         } else if s.len() == nix32::encoded_len(size) {
-            nix32::decode(s).map_err(|source| ParseHashError::BadNix32 { hash: s.to_owned(), source })?
+            nix32::decode(s).map_err(|source| ParseHashError::BadNix32 {
+                hash: s.to_owned(),
+                source,
+            })?
         } else if s.len() == size.div_ceil(3) * 4 {
             BASE64
                 .decode(s)
@@ -163,7 +171,10 @@ impl Hash {
                 .filter(|b| b.len() == size)
                 .ok_or_else(|| ParseHashError::BadBase64(s.to_owned()))?
         } else {
-            return Err(ParseHashError::WrongLength { hash: s.to_owned(), algo });
+            return Err(ParseHashError::WrongLength {
+                hash: s.to_owned(),
+                algo,
+            });
         };
         Ok(Hash::from_digest(algo, &bytes))
     }
@@ -174,14 +185,20 @@ impl Hash {
     pub fn parse_any(s: &str, default: Option<HashAlgo>) -> Result<Self, ParseHashError> {
         let (algo, rest, sri) = if let Some((a, rest)) = s.split_once(':') {
             (Some(a.parse::<HashAlgo>()?), rest, false)
-        } else if let Some((a, rest)) = s.split_once('-').filter(|(a, _)| a.parse::<HashAlgo>().is_ok()) {
+        } else if let Some((a, rest)) = s
+            .split_once('-')
+            .filter(|(a, _)| a.parse::<HashAlgo>().is_ok())
+        {
             (Some(a.parse::<HashAlgo>()?), rest, true)
         } else {
             (None, s, false)
         };
         let algo = match (algo, default) {
             (Some(a), Some(d)) if a != d => {
-                return Err(ParseHashError::AlgoMismatch { found: s.to_owned(), expected: d });
+                return Err(ParseHashError::AlgoMismatch {
+                    found: s.to_owned(),
+                    expected: d,
+                });
             }
             (Some(a), _) => a,
             (None, Some(d)) => d,
@@ -330,8 +347,14 @@ mod tests {
     #[test]
     fn forms_of_empty_sha256() {
         let h = Hash::sha256(b"");
-        assert_eq!(h.to_base16(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-        assert_eq!(h.to_sri(), "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+        assert_eq!(
+            h.to_base16(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            h.to_sri(),
+            "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
         for s in [
             h.to_prefixed_base16(),
             h.to_prefixed_nix32(),
@@ -340,20 +363,38 @@ mod tests {
         ] {
             assert_eq!(Hash::parse_any(&s, None).expect(&s), h);
         }
-        assert_eq!(Hash::parse_any(&h.to_nix32(), Some(HashAlgo::Sha256)).expect("bare"), h);
-        assert!(matches!(Hash::parse_any(&h.to_nix32(), None), Err(ParseHashError::MissingAlgo(_))));
+        assert_eq!(
+            Hash::parse_any(&h.to_nix32(), Some(HashAlgo::Sha256)).expect("bare"),
+            h
+        );
+        assert!(matches!(
+            Hash::parse_any(&h.to_nix32(), None),
+            Err(ParseHashError::MissingAlgo(_))
+        ));
         assert!(matches!(
             Hash::parse_any(&h.to_prefixed_nix32(), Some(HashAlgo::Sha1)),
             Err(ParseHashError::AlgoMismatch { .. })
         ));
-        assert!(matches!(Hash::parse_any("sha256:abc", None), Err(ParseHashError::WrongLength { .. })));
-        assert!(matches!(Hash::parse_any("blake3:abc", None), Err(ParseHashError::UnknownAlgo(_))));
+        assert!(matches!(
+            Hash::parse_any("sha256:abc", None),
+            Err(ParseHashError::WrongLength { .. })
+        ));
+        assert!(matches!(
+            Hash::parse_any("blake3:abc", None),
+            Err(ParseHashError::UnknownAlgo(_))
+        ));
     }
 
     #[test]
     fn other_algos() {
-        assert_eq!(Hash::of_bytes(HashAlgo::Md5, b"").to_base16(), "d41d8cd98f00b204e9800998ecf8427e");
-        assert_eq!(Hash::of_bytes(HashAlgo::Sha1, b"").to_base16(), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(
+            Hash::of_bytes(HashAlgo::Md5, b"").to_base16(),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
+        assert_eq!(
+            Hash::of_bytes(HashAlgo::Sha1, b"").to_base16(),
+            "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+        );
         assert_eq!(Hash::of_bytes(HashAlgo::Sha512, b"").to_nix32().len(), 103);
     }
 

@@ -58,7 +58,10 @@ pub struct NarInfo {
 }
 
 fn parse_u64(v: &str, line: usize) -> Result<u64, NarInfoError> {
-    v.parse().map_err(|_| NarInfoError::Corrupt { line, why: "bad integer" })
+    v.parse().map_err(|_| NarInfoError::Corrupt {
+        line,
+        why: "bad integer",
+    })
 }
 
 impl NarInfo {
@@ -72,24 +75,32 @@ impl NarInfo {
         let text = std::str::from_utf8(bytes).map_err(|_| NarInfoError::NotUtf8)?;
         let (mut path, mut url, mut compression) = (None, None, None);
         let (mut file_hash, mut file_size, mut nar_hash, mut nar_size) = (None, None, None, None);
-        let (mut references, mut deriver, mut system, mut sigs, mut ca) = (BTreeSet::new(), None, None, Vec::new(), None);
+        let (mut references, mut deriver, mut system, mut sigs, mut ca) =
+            (BTreeSet::new(), None, None, Vec::new(), None);
         for (i, l) in text.lines().enumerate() {
             let line = i + 1;
             if l.is_empty() {
                 continue;
             }
-            let (key, value) = l
-                .split_once(": ")
-                .ok_or(NarInfoError::Corrupt { line, why: "line is not 'Key: value'" })?;
+            let (key, value) = l.split_once(": ").ok_or(NarInfoError::Corrupt {
+                line,
+                why: "line is not 'Key: value'",
+            })?;
             let hash = |field| {
-                Hash::parse_any(value, Some(HashAlgo::Sha256)).map_err(|source| NarInfoError::Hash { field, source })
+                Hash::parse_any(value, Some(HashAlgo::Sha256))
+                    .map_err(|source| NarInfoError::Hash { field, source })
             };
-            let base = |field, v: &str| StorePath::from_base_name(v).map_err(|source| NarInfoError::Path { field, source });
+            let base = |field, v: &str| {
+                StorePath::from_base_name(v).map_err(|source| NarInfoError::Path { field, source })
+            };
             match key {
                 "StorePath" => {
                     let p = store_dir
                         .parse_path(value)
-                        .map_err(|source| NarInfoError::Path { field: "StorePath", source })?;
+                        .map_err(|source| NarInfoError::Path {
+                            field: "StorePath",
+                            source,
+                        })?;
                     path = Some(p);
                 }
                 "URL" => url = Some(value.to_owned()),
@@ -110,10 +121,14 @@ impl NarInfo {
                 _ => {}
             }
         }
-        let nar_size = nar_size.filter(|&n| n != 0).ok_or(NarInfoError::Missing("NarSize"))?;
+        let nar_size = nar_size
+            .filter(|&n| n != 0)
+            .ok_or(NarInfoError::Missing("NarSize"))?;
         Ok(NarInfo {
             store_path: path.ok_or(NarInfoError::Missing("StorePath"))?,
-            url: url.filter(|u| !u.is_empty()).ok_or(NarInfoError::Missing("URL"))?,
+            url: url
+                .filter(|u| !u.is_empty())
+                .ok_or(NarInfoError::Missing("URL"))?,
             compression: compression.unwrap_or_else(|| "bzip2".to_owned()),
             file_hash,
             file_size,
@@ -142,7 +157,11 @@ impl NarInfo {
         }
         let _ = writeln!(w, "NarHash: {}", self.nar_hash.to_prefixed_nix32());
         let _ = writeln!(w, "NarSize: {}", self.nar_size);
-        let refs: Vec<String> = self.references.iter().map(StorePath::to_base_name).collect();
+        let refs: Vec<String> = self
+            .references
+            .iter()
+            .map(StorePath::to_base_name)
+            .collect();
         let _ = writeln!(w, "References: {}", refs.join(" "));
         if let Some(d) = &self.deriver {
             let _ = writeln!(w, "Deriver: {d}");
@@ -161,13 +180,23 @@ impl NarInfo {
 
     /// The fingerprint the `Sig:` lines sign.
     pub fn fingerprint(&self, store_dir: &StoreDir) -> Result<String, SignatureError> {
-        signature::fingerprint(store_dir, &self.store_path, &self.nar_hash, self.nar_size, &self.references)
+        signature::fingerprint(
+            store_dir,
+            &self.store_path,
+            &self.nar_hash,
+            self.nar_size,
+            &self.references,
+        )
     }
 
     /// Whether one of the signatures is valid under one of `keys`.
     pub fn has_valid_signature(&self, store_dir: &StoreDir, keys: &[PublicKey]) -> bool {
-        let Ok(fp) = self.fingerprint(store_dir) else { return false };
-        self.sigs.iter().any(|s| keys.iter().any(|k| k.verify(&fp, s)))
+        let Ok(fp) = self.fingerprint(store_dir) else {
+            return false;
+        };
+        self.sigs
+            .iter()
+            .any(|s| keys.iter().any(|k| k.verify(&fp, s)))
     }
 }
 
@@ -194,19 +223,32 @@ CA: text:sha256:0rvb94qcnzrg5l1n50y4y8pd0afc4y1iimsdcaiaxhx02lr70kzx
         let mut ni = NarInfo::parse(&d, SAMPLE.as_bytes()).expect("sample parses");
         assert_eq!(ni.to_text(&d), SAMPLE);
         let sk = SecretKey::from_seed("cache-1", &[3u8; 32]);
-        ni.sigs.push(sk.sign(&ni.fingerprint(&d).expect("fingerprint")));
+        ni.sigs
+            .push(sk.sign(&ni.fingerprint(&d).expect("fingerprint")));
         let again = NarInfo::parse(&d, ni.to_text(&d).as_bytes()).expect("reparse");
         assert!(again.has_valid_signature(&d, &[sk.public_key()]));
-        assert!(!again.has_valid_signature(&d, &[SecretKey::from_seed("cache-1", &[4u8; 32]).public_key()]));
+        assert!(!again.has_valid_signature(
+            &d,
+            &[SecretKey::from_seed("cache-1", &[4u8; 32]).public_key()]
+        ));
     }
 
     #[test]
     fn rejects_incomplete() {
         let d = StoreDir::default();
         let no_size = SAMPLE.replace("NarSize: 144\n", "");
-        assert!(matches!(NarInfo::parse(&d, no_size.as_bytes()), Err(NarInfoError::Missing("NarSize"))));
-        assert!(matches!(NarInfo::parse(&d, b"garbage"), Err(NarInfoError::Corrupt { line: 1, .. })));
+        assert!(matches!(
+            NarInfo::parse(&d, no_size.as_bytes()),
+            Err(NarInfoError::Missing("NarSize"))
+        ));
+        assert!(matches!(
+            NarInfo::parse(&d, b"garbage"),
+            Err(NarInfoError::Corrupt { line: 1, .. })
+        ));
         let bad_ref = SAMPLE.replace("jsknzjnpb97vk23rgsmvj9gx2ad79y7g-srcdir", "x");
-        assert!(matches!(NarInfo::parse(&d, bad_ref.as_bytes()), Err(NarInfoError::Path { .. })));
+        assert!(matches!(
+            NarInfo::parse(&d, bad_ref.as_bytes()),
+            Err(NarInfoError::Path { .. })
+        ));
     }
 }

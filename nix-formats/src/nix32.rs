@@ -114,7 +114,10 @@ mod tests {
         assert!(matches!(decode("e"), Err(DecodeError::BadLength(1))));
         let mut s = encode(&[0u8; 20]);
         s.replace_range(3..4, "e");
-        assert!(matches!(decode(&s), Err(DecodeError::InvalidChar { offset: 3, .. })));
+        assert!(matches!(
+            decode(&s),
+            Err(DecodeError::InvalidChar { offset: 3, .. })
+        ));
         // 32 chars carry 160 bits exactly; 52 chars carry 260 bits for 256:
         // the top 4 bits of the first char must be zero.
         let mut s = encode(&[0u8; 32]);

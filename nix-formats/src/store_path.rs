@@ -33,7 +33,9 @@ pub enum StorePathError {
     NameTooLong { path: String },
     #[error("store path '{path}' contains illegal character '{found}'")]
     BadNameChar { path: String, found: char },
-    #[error("store path '{path}' has a name that Nix forbids ('.', '..', or starting with '.-' / '..-')")]
+    #[error(
+        "store path '{path}' has a name that Nix forbids ('.', '..', or starting with '.-' / '..-')"
+    )]
     ForbiddenName { path: String },
     #[error("content-addressed path '{name}' cannot have references with method {method}")]
     ReferencesNotAllowed { name: String, method: String },
@@ -62,7 +64,10 @@ pub fn check_name(name: &str, whole: &str) -> Result<(), StorePathError> {
         return Err(StorePathError::NameTooLong { path: path() });
     }
     if let Some(&c) = name.as_bytes().iter().find(|&&c| !valid_name_char(c)) {
-        return Err(StorePathError::BadNameChar { path: path(), found: char::from(c) });
+        return Err(StorePathError::BadNameChar {
+            path: path(),
+            found: char::from(c),
+        });
     }
     if name == "." || name == ".." || name.starts_with(".-") || name.starts_with("..-") {
         return Err(StorePathError::ForbiddenName { path: path() });
@@ -84,7 +89,10 @@ impl StorePath {
         }
         let name = &s[HASH_PART_LEN + 1..];
         check_name(name, s)?;
-        Ok(StorePath { hash, name: name.to_owned() })
+        Ok(StorePath {
+            hash,
+            name: name.to_owned(),
+        })
     }
 
     /// Builds a store path from a 20-byte digest and a name.
@@ -92,7 +100,10 @@ impl StorePath {
         let mut hash = [0u8; HASH_PART_LEN];
         hash.copy_from_slice(nix32::encode(digest).as_bytes());
         check_name(name, name)?;
-        Ok(StorePath { hash, name: name.to_owned() })
+        Ok(StorePath {
+            hash,
+            name: name.to_owned(),
+        })
     }
 
     /// The 32-character hash part.
@@ -174,7 +185,10 @@ impl StoreDir {
     /// Parses a path that is in the store, possibly below a store path
     /// (`/nix/store/<hash>-<name>/bin/x`), returning the store path and the
     /// rest (`/bin/x`, or empty).
-    pub fn parse_path_within<'a>(&self, path: &'a str) -> Result<(StorePath, &'a str), StorePathError> {
+    pub fn parse_path_within<'a>(
+        &self,
+        path: &'a str,
+    ) -> Result<(StorePath, &'a str), StorePathError> {
         let rest = path
             .strip_prefix(self.0.as_str())
             .and_then(|r| r.strip_prefix('/'))
@@ -193,8 +207,20 @@ impl StoreDir {
 
     /// Nix's `makeStorePath`: `type` is e.g. `text:/nix/store/…`, `source`,
     /// `output:out`; `inner` is the SHA-256 the fingerprint names.
-    pub fn make_store_path(&self, ty: &str, inner: &Hash, name: &str) -> Result<StorePath, StorePathError> {
-        let fingerprint = format!("{}:{}:{}:{}:{}", ty, inner.algo(), inner.to_base16(), self.0, name);
+    pub fn make_store_path(
+        &self,
+        ty: &str,
+        inner: &Hash,
+        name: &str,
+    ) -> Result<StorePath, StorePathError> {
+        let fingerprint = format!(
+            "{}:{}:{}:{}:{}",
+            ty,
+            inner.algo(),
+            inner.to_base16(),
+            self.0,
+            name
+        );
         let folded = fold(Hash::sha256(fingerprint.as_bytes()).digest(), 20);
         let mut d = [0u8; 20];
         d.copy_from_slice(&folded);
@@ -203,8 +229,17 @@ impl StoreDir {
 
     /// Output path of a derivation output: `output:<id>` over the (masked)
     /// hash modulo; the name gets `-<id>` unless the output is `out`.
-    pub fn make_output_path(&self, id: &str, drv_hash: &Hash, drv_name: &str) -> Result<StorePath, StorePathError> {
-        let name = if id == "out" { drv_name.to_owned() } else { format!("{drv_name}-{id}") };
+    pub fn make_output_path(
+        &self,
+        id: &str,
+        drv_hash: &Hash,
+        drv_name: &str,
+    ) -> Result<StorePath, StorePathError> {
+        let name = if id == "out" {
+            drv_name.to_owned()
+        } else {
+            format!("{drv_name}-{id}")
+        };
         self.make_store_path(&format!("output:{id}"), drv_hash, &name)
     }
 
@@ -222,7 +257,12 @@ impl StoreDir {
 
     /// Path of a text file (`.drv`, `builtins.toFile`): `hash` is the
     /// SHA-256 of the contents.
-    pub fn make_text_path(&self, name: &str, hash: &Hash, refs: &BTreeSet<StorePath>) -> Result<StorePath, StorePathError> {
+    pub fn make_text_path(
+        &self,
+        name: &str,
+        hash: &Hash,
+        refs: &BTreeSet<StorePath>,
+    ) -> Result<StorePath, StorePathError> {
         self.make_store_path(&self.type_with_refs("text", refs, false), hash, name)
     }
 
@@ -238,7 +278,11 @@ impl StoreDir {
         self_ref: bool,
     ) -> Result<StorePath, StorePathError> {
         if method == FileIngestionMethod::Recursive && hash.algo() == HashAlgo::Sha256 {
-            return self.make_store_path(&self.type_with_refs("source", refs, self_ref), hash, name);
+            return self.make_store_path(
+                &self.type_with_refs("source", refs, self_ref),
+                hash,
+                name,
+            );
         }
         if !refs.is_empty() || self_ref {
             return Err(StorePathError::ReferencesNotAllowed {
@@ -246,7 +290,12 @@ impl StoreDir {
                 method: method.prefix().to_owned(),
             });
         }
-        let inner = format!("fixed:out:{}{}:{}:", method.prefix(), hash.algo(), hash.to_base16());
+        let inner = format!(
+            "fixed:out:{}{}:{}:",
+            method.prefix(),
+            hash.algo(),
+            hash.to_base16()
+        );
         self.make_store_path("output:out", &Hash::sha256(inner.as_bytes()), name)
     }
 
@@ -268,7 +317,9 @@ impl StoreDir {
                 }
                 self.make_text_path(name, h, refs)
             }
-            ContentAddress::Fixed { method, hash } => self.make_fixed_output_path(name, *method, hash, refs, self_ref),
+            ContentAddress::Fixed { method, hash } => {
+                self.make_fixed_output_path(name, *method, hash, refs, self_ref)
+            }
         }
     }
 }
@@ -286,27 +337,57 @@ mod tests {
         let p = sp("/nix/store/fxcbk40d9jdfssp87nfq506279vbh33d-script.sh");
         assert_eq!(p.hash_part(), "fxcbk40d9jdfssp87nfq506279vbh33d");
         assert_eq!(p.name(), "script.sh");
-        assert_eq!(StoreDir::default().display(&p), "/nix/store/fxcbk40d9jdfssp87nfq506279vbh33d-script.sh");
-        assert_eq!(StorePath::from_digest(&p.digest(), "script.sh").expect("same"), p);
+        assert_eq!(
+            StoreDir::default().display(&p),
+            "/nix/store/fxcbk40d9jdfssp87nfq506279vbh33d-script.sh"
+        );
+        assert_eq!(
+            StorePath::from_digest(&p.digest(), "script.sh").expect("same"),
+            p
+        );
     }
 
     #[test]
     fn rejects_bad_paths() {
         let d = StoreDir::default();
-        assert!(matches!(d.parse_path("/tmp/x"), Err(StorePathError::NotInStore(_))));
-        assert!(matches!(d.parse_path("/nix/store/abc"), Err(StorePathError::TooShort(_))));
+        assert!(matches!(
+            d.parse_path("/tmp/x"),
+            Err(StorePathError::NotInStore(_))
+        ));
+        assert!(matches!(
+            d.parse_path("/nix/store/abc"),
+            Err(StorePathError::TooShort(_))
+        ));
         assert!(matches!(
             d.parse_path("/nix/store/exxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-a"),
             Err(StorePathError::BadHash { .. })
         ));
         let h = "00000000000000000000000000000000";
-        assert!(matches!(d.parse_path(&format!("/nix/store/{h}-a b")), Err(StorePathError::BadNameChar { .. })));
-        assert!(matches!(d.parse_path(&format!("/nix/store/{h}-..")), Err(StorePathError::ForbiddenName { .. })));
-        assert!(matches!(d.parse_path(&format!("/nix/store/{h}-.-x")), Err(StorePathError::ForbiddenName { .. })));
+        assert!(matches!(
+            d.parse_path(&format!("/nix/store/{h}-a b")),
+            Err(StorePathError::BadNameChar { .. })
+        ));
+        assert!(matches!(
+            d.parse_path(&format!("/nix/store/{h}-..")),
+            Err(StorePathError::ForbiddenName { .. })
+        ));
+        assert!(matches!(
+            d.parse_path(&format!("/nix/store/{h}-.-x")),
+            Err(StorePathError::ForbiddenName { .. })
+        ));
         let long = "a".repeat(MAX_NAME_LEN + 1);
-        assert!(matches!(d.parse_path(&format!("/nix/store/{h}-{long}")), Err(StorePathError::NameTooLong { .. })));
-        assert!(d.parse_path(&format!("/nix/store/{h}-{}", "a".repeat(MAX_NAME_LEN))).is_ok());
-        assert!(matches!(d.parse_path(&format!("/nix/store/{h}-a/b")), Err(StorePathError::NotInStore(_))));
+        assert!(matches!(
+            d.parse_path(&format!("/nix/store/{h}-{long}")),
+            Err(StorePathError::NameTooLong { .. })
+        ));
+        assert!(
+            d.parse_path(&format!("/nix/store/{h}-{}", "a".repeat(MAX_NAME_LEN)))
+                .is_ok()
+        );
+        assert!(matches!(
+            d.parse_path(&format!("/nix/store/{h}-a/b")),
+            Err(StorePathError::NotInStore(_))
+        ));
         let within = format!("/nix/store/{h}-a/b/c");
         let (p, rest) = d.parse_path_within(&within).expect("within");
         assert_eq!((p.name(), rest), ("a", "/b/c"));
@@ -323,14 +404,29 @@ mod tests {
                 &BTreeSet::new(),
             )
             .expect("text path");
-        assert_eq!(d.display(&text), "/nix/store/fxcbk40d9jdfssp87nfq506279vbh33d-script.sh");
+        assert_eq!(
+            d.display(&text),
+            "/nix/store/fxcbk40d9jdfssp87nfq506279vbh33d-script.sh"
+        );
 
-        let nar = Hash::parse_any("sha256:48dd9c271e4b4d39904e02f5e9b6422c069d3107297921631f9a9c1b600e9e10", None)
-            .expect("hash");
+        let nar = Hash::parse_any(
+            "sha256:48dd9c271e4b4d39904e02f5e9b6422c069d3107297921631f9a9c1b600e9e10",
+            None,
+        )
+        .expect("hash");
         let src = d
-            .make_fixed_output_path("srcdir", FileIngestionMethod::Recursive, &nar, &BTreeSet::new(), false)
+            .make_fixed_output_path(
+                "srcdir",
+                FileIngestionMethod::Recursive,
+                &nar,
+                &BTreeSet::new(),
+                false,
+            )
             .expect("source");
-        assert_eq!(d.display(&src), "/nix/store/jsknzjnpb97vk23rgsmvj9gx2ad79y7g-srcdir");
+        assert_eq!(
+            d.display(&src),
+            "/nix/store/jsknzjnpb97vk23rgsmvj9gx2ad79y7g-srcdir"
+        );
 
         let flat = d
             .make_fixed_output_path(
@@ -341,10 +437,19 @@ mod tests {
                 false,
             )
             .expect("flat");
-        assert_eq!(d.display(&flat), "/nix/store/a9g0x6sd3ncdcmdy8kk6ks9l3a0m042a-flat.txt");
+        assert_eq!(
+            d.display(&flat),
+            "/nix/store/a9g0x6sd3ncdcmdy8kk6ks9l3a0m042a-flat.txt"
+        );
         assert!(
-            d.make_fixed_output_path("x", FileIngestionMethod::Flat, &nar, &BTreeSet::from([text]), false)
-                .is_err()
+            d.make_fixed_output_path(
+                "x",
+                FileIngestionMethod::Flat,
+                &nar,
+                &BTreeSet::from([text]),
+                false
+            )
+            .is_err()
         );
     }
 }
