@@ -39,3 +39,8 @@ fn wire_session_corpus() {
 fn narinfo_corpus() {
     replay("narinfo", nix_formats::fuzzing::narinfo);
 }
+
+#[test]
+fn textual_corpus() {
+    replay("textual", nix_formats::fuzzing::textual);
+}

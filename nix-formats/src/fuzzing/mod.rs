@@ -8,9 +8,11 @@
 mod aterm;
 mod nar_reader;
 mod narinfo;
+mod textual;
 mod wire_session;
 
 pub use aterm::aterm;
 pub use nar_reader::nar_reader;
 pub use narinfo::narinfo;
+pub use textual::textual;
 pub use wire_session::wire_session;
