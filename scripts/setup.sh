@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what Package Chain's build, main job and tests need on a fresh
+# Debian 12 machine (as root). Safe to run again.
+set -euo pipefail
+need=()
+for pkg in nix-bin fuse3 busybox-static jq bzip2 xz-utils; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "setup: cargo not found (Rust toolchain required)" >&2; exit 1; }
+nix-store --version | head -1

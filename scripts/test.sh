@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: install needs, lint, run every test (the golden
+# vectors run the real Nix, so a machine without it fails here), and make
+# sure the fuzz targets still build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+cargo test --workspace --all-features
+cargo check --manifest-path fuzz/Cargo.toml --bins

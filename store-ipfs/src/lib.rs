@@ -1,0 +1,12 @@
+//! The file layer of Package Chain.
+//!
+//! Store paths live as UnixFS DAGs (the `unixfs-v1-2025` profile, so plain
+//! files get the CIDs `ipfs add` gives them) in a block store of one
+//! read-only file per block. This crate owns the UnixFS codec, NAR <-> DAG
+//! conversion, the block store, the SQLite catalogue of valid paths, pins,
+//! garbage collection and the FUSE views.
+//!
+//! It must not speak the daemon protocol or run builds; it never reads the
+//! store through a FUSE mount (it reads blocks).
+
+pub mod unixfs;

@@ -1,0 +1,119 @@
+//! Streaming file import: 1 MiB raw leaves, balanced tree of width 1024.
+
+use super::node::{DataType, PbLink, UnixFsData, encode_node};
+use super::{BlockSink, CHUNK_SIZE, DAG_PB, EXECUTABLE_MODE, Entry, MAX_LINKS, RAW, emit};
+
+/// Builds a file's DAG from bytes pushed in any pieces. Memory stays at one
+/// chunk plus one small entry per chunk, whatever the file size.
+#[derive(Debug)]
+pub struct FileBuilder {
+    chunk: Vec<u8>,
+    leaves: Vec<Entry>,
+    mode: Option<u32>,
+}
+
+impl FileBuilder {
+    pub fn new(executable: bool) -> Self {
+        Self::with_mode(executable.then_some(EXECUTABLE_MODE))
+    }
+
+    /// A file with an explicit UnixFS mode (or none).
+    pub fn with_mode(mode: Option<u32>) -> Self {
+        FileBuilder {
+            chunk: Vec::with_capacity(CHUNK_SIZE),
+            leaves: Vec::new(),
+            mode,
+        }
+    }
+
+    /// Adds bytes. A full chunk is only emitted once more bytes arrive, so
+    /// that a single-chunk file can still become its own root.
+    pub fn write<S: BlockSink>(&mut self, mut data: &[u8], sink: &mut S) -> Result<(), S::Error> {
+        while !data.is_empty() {
+            if self.chunk.len() == CHUNK_SIZE {
+                self.leaves
+                    .push(emit(sink, RAW, &self.chunk, 0, CHUNK_SIZE as u64)?);
+                self.chunk.clear();
+            }
+            if self.chunk.is_empty() && data.len() > CHUNK_SIZE {
+                // Whole chunks straight from the caller's buffer, no copy.
+                let (whole, rest) = data.split_at(CHUNK_SIZE);
+                self.leaves
+                    .push(emit(sink, RAW, whole, 0, CHUNK_SIZE as u64)?);
+                data = rest;
+                continue;
+            }
+            let take = (CHUNK_SIZE - self.chunk.len()).min(data.len());
+            self.chunk.extend_from_slice(&data[..take]);
+            data = &data[take..];
+        }
+        Ok(())
+    }
+
+    /// Emits what is left and the tree above the leaves; returns the root.
+    pub fn finish<S: BlockSink>(mut self, sink: &mut S) -> Result<Entry, S::Error> {
+        if self.leaves.is_empty() {
+            let size = self.chunk.len() as u64;
+            return match self.mode {
+                None => emit(sink, RAW, &self.chunk, 0, size),
+                Some(mode) => {
+                    // Metadata forces a dag-pb node holding the bytes inline.
+                    let data = UnixFsData {
+                        data: Some(&self.chunk),
+                        filesize: Some(size),
+                        mode: Some(mode),
+                        ..UnixFsData::of_type(DataType::File)
+                    };
+                    emit(
+                        sink,
+                        DAG_PB,
+                        &encode_node(&[], Some(&data.encode())),
+                        0,
+                        size,
+                    )
+                }
+            };
+        }
+        if !self.chunk.is_empty() {
+            let size = self.chunk.len() as u64;
+            self.leaves.push(emit(sink, RAW, &self.chunk, 0, size)?);
+        }
+        let mut level = std::mem::take(&mut self.leaves);
+        loop {
+            let mut parents = Vec::with_capacity(level.len().div_ceil(MAX_LINKS));
+            for group in level.chunks(MAX_LINKS) {
+                parents.push(self.parent(group, sink)?);
+            }
+            if parents.len() == 1 {
+                return Ok(parents[0]);
+            }
+            level = parents;
+        }
+    }
+
+    fn parent<S: BlockSink>(&self, children: &[Entry], sink: &mut S) -> Result<Entry, S::Error> {
+        let links: Vec<PbLink> = children
+            .iter()
+            .map(|c| PbLink {
+                cid: c.cid,
+                name: Vec::new(),
+                tsize: c.tsize,
+            })
+            .collect();
+        let size: u64 = children.iter().map(|c| c.size).sum();
+        let data = UnixFsData {
+            filesize: Some(size),
+            blocksizes: children.iter().map(|c| c.size).collect(),
+            mode: self.mode,
+            ..UnixFsData::of_type(DataType::File)
+        };
+        let block = encode_node(&links, Some(&data.encode()));
+        emit(
+            sink,
+            DAG_PB,
+            &block,
+            children.iter().map(|c| c.tsize).sum(),
+            size,
+        )
+    }
+}
