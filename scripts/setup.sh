@@ -11,5 +11,11 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+command -v node >/dev/null || { echo "setup: node not found (needed for the JS CID oracle)" >&2; exit 1; }
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -d "$here/store-ipfs/tests/js/node_modules/ipfs-unixfs-importer" ]; then
+  echo "setup: installing the JS reference importer (CID oracle)"
+  (cd "$here/store-ipfs/tests/js" && npm install --no-audit --no-fund --silent)
+fi
 command -v cargo >/dev/null || { echo "setup: cargo not found (Rust toolchain required)" >&2; exit 1; }
 nix-store --version | head -1

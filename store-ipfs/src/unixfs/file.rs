@@ -57,9 +57,11 @@ impl FileBuilder {
             return match self.mode {
                 None => emit(sink, RAW, &self.chunk, 0, size),
                 Some(mode) => {
-                    // Metadata forces a dag-pb node holding the bytes inline.
+                    // Metadata forces a dag-pb node holding the bytes inline
+                    // (and, like the reference importers, no Data field at
+                    // all for an empty file).
                     let data = UnixFsData {
-                        data: Some(&self.chunk),
+                        data: (!self.chunk.is_empty()).then_some(&self.chunk[..]),
                         filesize: Some(size),
                         mode: Some(mode),
                         ..UnixFsData::of_type(DataType::File)

@@ -14,6 +14,7 @@ mod file;
 mod hamt;
 pub mod node;
 pub mod pb;
+mod tree;
 
 use cid::Cid;
 use multihash::Multihash;
@@ -21,6 +22,7 @@ use sha2::{Digest as _, Sha256};
 
 pub use dir::{DirBuilder, DirError};
 pub use file::FileBuilder;
+pub use tree::{AddError, add_path};
 
 /// Multicodec of dag-pb nodes.
 pub const DAG_PB: u64 = 0x70;
