@@ -1,0 +1,365 @@
+//! The SQLite catalogue: valid store paths (root CID, NAR hash and size,
+//! references, deriver, signatures, content address, registration time),
+//! derivation outputs, and the blocks and block links that GC and fetch
+//! walk without reading blocks.
+//!
+//! A path becomes valid in one transaction, which the caller starts only
+//! after its blocks are durable ([`crate::blocks::BlockStore::sync`]).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use cid::Cid;
+use nix_formats::content_address::ContentAddress;
+use nix_formats::hash::{Hash, HashAlgo};
+use nix_formats::store_path::StorePath;
+use rusqlite::{Connection, OptionalExtension, params};
+use thiserror::Error;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS blocks (
+    cid BLOB PRIMARY KEY,
+    size INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS links (
+    parent BLOB NOT NULL,
+    child BLOB NOT NULL,
+    PRIMARY KEY (parent, child)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS paths (
+    id INTEGER PRIMARY KEY,
+    path TEXT UNIQUE NOT NULL,
+    root BLOB NOT NULL,
+    nar_hash TEXT NOT NULL,
+    nar_size INTEGER NOT NULL,
+    deriver TEXT,
+    ultimate INTEGER NOT NULL DEFAULT 0,
+    sigs TEXT NOT NULL DEFAULT '',
+    ca TEXT,
+    registration_time INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refs (
+    referrer INTEGER NOT NULL REFERENCES paths(id) ON DELETE CASCADE,
+    reference INTEGER NOT NULL REFERENCES paths(id) ON DELETE RESTRICT,
+    PRIMARY KEY (referrer, reference)
+);
+CREATE INDEX IF NOT EXISTS refs_reference ON refs(reference);
+CREATE TABLE IF NOT EXISTS derivation_outputs (
+    drv INTEGER NOT NULL REFERENCES paths(id) ON DELETE CASCADE,
+    output TEXT NOT NULL,
+    path TEXT NOT NULL,
+    PRIMARY KEY (drv, output)
+);
+CREATE INDEX IF NOT EXISTS derivation_outputs_path ON derivation_outputs(path);
+";
+
+/// Errors from the catalogue.
+#[derive(Debug, Error)]
+pub enum CatalogueError {
+    #[error("catalogue database error")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot register '{path}': its reference '{reference}' is not valid")]
+    MissingReference { path: String, reference: String },
+    #[error("catalogue holds a corrupt {what} for '{path}'")]
+    Corrupt { what: &'static str, path: String },
+}
+
+/// Everything recorded about a valid store path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathRecord {
+    pub path: StorePath,
+    pub root: Cid,
+    pub nar_hash: Hash,
+    pub nar_size: u64,
+    pub references: BTreeSet<StorePath>,
+    pub deriver: Option<StorePath>,
+    pub ultimate: bool,
+    pub sigs: BTreeSet<String>,
+    pub ca: Option<ContentAddress>,
+    pub registration_time: u64,
+}
+
+/// A block of a DAG being registered, with the blocks it links to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockRecord {
+    pub cid: Cid,
+    pub size: u64,
+    pub links: Vec<Cid>,
+}
+
+/// The catalogue; one connection, used from one thread at a time.
+#[derive(Debug)]
+pub struct Catalogue {
+    conn: Connection,
+}
+
+fn corrupt(what: &'static str, path: &str) -> CatalogueError {
+    CatalogueError::Corrupt {
+        what,
+        path: path.to_owned(),
+    }
+}
+
+impl Catalogue {
+    /// Opens `<state>/catalogue.sqlite` (WAL mode).
+    pub fn open(state: &Path) -> Result<Self, CatalogueError> {
+        let conn = Connection::open(state.join("catalogue.sqlite"))?;
+        conn.busy_timeout(Duration::from_secs(60))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Self::init(conn)
+    }
+
+    /// An in-memory catalogue for tests.
+    pub fn open_in_memory() -> Result<Self, CatalogueError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, CatalogueError> {
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Catalogue { conn })
+    }
+
+    /// Whether a durable copy of the block is recorded.
+    pub fn has_block(&self, cid: &Cid) -> Result<bool, CatalogueError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT 1 FROM blocks WHERE cid = ?1")?;
+        Ok(st.exists(params![cid.to_bytes()])?)
+    }
+
+    fn insert_blocks(
+        tx: &rusqlite::Transaction<'_>,
+        blocks: &[BlockRecord],
+    ) -> Result<(), CatalogueError> {
+        let mut b =
+            tx.prepare_cached("INSERT OR IGNORE INTO blocks (cid, size) VALUES (?1, ?2)")?;
+        let mut l =
+            tx.prepare_cached("INSERT OR IGNORE INTO links (parent, child) VALUES (?1, ?2)")?;
+        for block in blocks {
+            let parent = block.cid.to_bytes();
+            b.execute(params![parent, block.size as i64])?;
+            for child in &block.links {
+                l.execute(params![parent, child.to_bytes()])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records durable blocks that a pin (not a store path) keeps.
+    pub fn register_blocks(&mut self, blocks: &[BlockRecord]) -> Result<(), CatalogueError> {
+        let tx = self.conn.transaction()?;
+        Self::insert_blocks(&tx, blocks)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Makes a path valid, with its blocks, in one transaction. Returns
+    /// false (and changes nothing) if it was valid already.
+    pub fn register(
+        &mut self,
+        rec: &PathRecord,
+        blocks: &[BlockRecord],
+    ) -> Result<bool, CatalogueError> {
+        let tx = self.conn.transaction()?;
+        let name = rec.path.to_string();
+        let exists: Option<i64> = tx
+            .query_row("SELECT id FROM paths WHERE path = ?1", params![name], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        Self::insert_blocks(&tx, blocks)?;
+        let sigs: Vec<&str> = rec.sigs.iter().map(String::as_str).collect();
+        tx.execute(
+            "INSERT INTO paths (path, root, nar_hash, nar_size, deriver, ultimate, sigs, ca, registration_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                name,
+                rec.root.to_bytes(),
+                rec.nar_hash.to_prefixed_base16(),
+                rec.nar_size as i64,
+                rec.deriver.as_ref().map(ToString::to_string),
+                rec.ultimate,
+                sigs.join(" "),
+                rec.ca.as_ref().map(ToString::to_string),
+                rec.registration_time as i64,
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        for r in &rec.references {
+            let rid: Option<i64> = if *r == rec.path {
+                Some(id)
+            } else {
+                tx.query_row(
+                    "SELECT id FROM paths WHERE path = ?1",
+                    params![r.to_string()],
+                    |row| row.get(0),
+                )
+                .optional()?
+            };
+            let rid = rid.ok_or_else(|| CatalogueError::MissingReference {
+                path: name.clone(),
+                reference: r.to_string(),
+            })?;
+            tx.execute(
+                "INSERT INTO refs (referrer, reference) VALUES (?1, ?2)",
+                params![id, rid],
+            )?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    pub fn is_valid(&self, path: &StorePath) -> Result<bool, CatalogueError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT 1 FROM paths WHERE path = ?1")?;
+        Ok(st.exists(params![path.to_string()])?)
+    }
+
+    /// The record of a valid path.
+    pub fn path_info(&self, path: &StorePath) -> Result<Option<PathRecord>, CatalogueError> {
+        let name = path.to_string();
+        let row = self
+            .conn
+            .query_row(
+                "SELECT id, root, nar_hash, nar_size, deriver, ultimate, sigs, ca, registration_time FROM paths WHERE path = ?1",
+                params![name],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, bool>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                        r.get::<_, i64>(8)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((id, root, nar_hash, nar_size, deriver, ultimate, sigs, ca, time)) = row else {
+            return Ok(None);
+        };
+        let mut st = self.conn.prepare_cached(
+            "SELECT p.path FROM refs r JOIN paths p ON p.id = r.reference WHERE r.referrer = ?1",
+        )?;
+        let mut references = BTreeSet::new();
+        for p in st.query_map(params![id], |r| r.get::<_, String>(0))? {
+            references
+                .insert(StorePath::from_base_name(&p?).map_err(|_| corrupt("reference", &name))?);
+        }
+        Ok(Some(PathRecord {
+            path: path.clone(),
+            root: Cid::try_from(root.as_slice()).map_err(|_| corrupt("root CID", &name))?,
+            nar_hash: Hash::parse_any(&nar_hash, Some(HashAlgo::Sha256))
+                .map_err(|_| corrupt("NAR hash", &name))?,
+            nar_size: nar_size as u64,
+            references,
+            deriver: deriver
+                .map(|d| StorePath::from_base_name(&d))
+                .transpose()
+                .map_err(|_| corrupt("deriver", &name))?,
+            ultimate,
+            sigs: sigs
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            ca: ca
+                .map(|c| c.parse())
+                .transpose()
+                .map_err(|_| corrupt("content address", &name))?,
+            registration_time: time as u64,
+        }))
+    }
+
+    /// Every valid path with its root CID.
+    pub fn all_paths(&self) -> Result<Vec<(StorePath, Cid)>, CatalogueError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT path, root FROM paths ORDER BY path")?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (p, root) = row?;
+            let path = StorePath::from_base_name(&p).map_err(|_| corrupt("path", &p))?;
+            let root = Cid::try_from(root.as_slice()).map_err(|_| corrupt("root CID", &p))?;
+            out.push((path, root));
+        }
+        Ok(out)
+    }
+
+    /// The blocks a block links to.
+    pub fn links_of(&self, cid: &Cid) -> Result<Vec<Cid>, CatalogueError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT child FROM links WHERE parent = ?1")?;
+        let rows = st.query_map(params![cid.to_bytes()], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let b = row?;
+            out.push(
+                Cid::try_from(b.as_slice()).map_err(|_| corrupt("block link", &cid.to_string()))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Every recorded block link, parent to children.
+    pub fn all_links(&self) -> Result<std::collections::HashMap<Cid, Vec<Cid>>, CatalogueError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT parent, child FROM links")?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut out: std::collections::HashMap<Cid, Vec<Cid>> = std::collections::HashMap::new();
+        for row in rows {
+            let (p, c) = row?;
+            let p =
+                Cid::try_from(p.as_slice()).map_err(|_| corrupt("block link", "links table"))?;
+            let c =
+                Cid::try_from(c.as_slice()).map_err(|_| corrupt("block link", "links table"))?;
+            out.entry(p).or_default().push(c);
+        }
+        Ok(out)
+    }
+
+    /// Every recorded block.
+    pub fn all_blocks(&self) -> Result<Vec<Cid>, CatalogueError> {
+        let mut st = self.conn.prepare_cached("SELECT cid FROM blocks")?;
+        let rows = st.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let b = row?;
+            out.push(Cid::try_from(b.as_slice()).map_err(|_| corrupt("block", "blocks table"))?);
+        }
+        Ok(out)
+    }
+
+    /// Forgets blocks (GC, before their files are removed).
+    pub fn forget_blocks(&mut self, cids: &[Cid]) -> Result<(), CatalogueError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut b = tx.prepare_cached("DELETE FROM blocks WHERE cid = ?1")?;
+            let mut l = tx.prepare_cached("DELETE FROM links WHERE parent = ?1")?;
+            for c in cids {
+                let k = c.to_bytes();
+                b.execute(params![k])?;
+                l.execute(params![k])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}

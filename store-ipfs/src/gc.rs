@@ -1,0 +1,152 @@
+//! Garbage collection of blocks.
+//!
+//! Live = reachable (through recorded block links) from a pin, from the root
+//! of a valid store path, or named by a temp pin. Under the exclusive
+//! `gc.lock` (so no registration interleaves), GC forgets dead blocks in
+//! the catalogue, moves their files to `blocks/.trash`, re-reads the temp
+//! pins, puts back any block a writer claimed meanwhile, and deletes the
+//! rest. A writer claims a block in its temp pin before it checks the
+//! catalogue, so it either sees the block forgotten (and writes it again)
+//! or GC sees its claim (and restores the file).
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::PathBuf;
+
+use cid::Cid;
+
+use crate::store::{Store, StoreError, io_err};
+
+/// What a collection did (or, dry, would do).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GcReport {
+    /// Blocks removed (or that would be).
+    pub removed: Vec<Cid>,
+    pub bytes_freed: u64,
+    /// Pin links removed because they no longer resolve.
+    pub dangling_pins: Vec<PathBuf>,
+    /// Blocks a writer claimed while GC ran, put back.
+    pub restored: usize,
+    /// Temp files of dead writers removed.
+    pub stale_tmp: usize,
+}
+
+/// Extra roots from above (the daemon's Nix roots plug in here).
+pub trait RootSource {
+    fn roots(&self) -> Result<Vec<Cid>, StoreError>;
+}
+
+impl RootSource for () {
+    fn roots(&self) -> Result<Vec<Cid>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Computes the live block set.
+pub fn live_blocks(store: &Store, extra: &dyn RootSource) -> Result<HashSet<Cid>, StoreError> {
+    let (pins, _) = store.pins.list().map_err(io_err("pins", store.state()))?;
+    let mut stack: Vec<Cid> = pins.into_iter().map(|p| p.cid).collect();
+    stack.extend(
+        store
+            .catalogue
+            .all_paths()?
+            .into_iter()
+            .map(|(_, root)| root),
+    );
+    stack.extend(extra.roots()?);
+    let links: HashMap<Cid, Vec<Cid>> = store.catalogue.all_links()?;
+    let mut live = HashSet::new();
+    while let Some(c) = stack.pop() {
+        if live.insert(c) {
+            if let Some(children) = links.get(&c) {
+                stack.extend(children.iter().copied());
+            }
+        }
+    }
+    Ok(live)
+}
+
+/// Runs a collection (or only reports, with `dry_run`).
+pub fn collect(
+    store: &mut Store,
+    extra: &dyn RootSource,
+    dry_run: bool,
+) -> Result<GcReport, StoreError> {
+    let _lock = store.lock(true)?;
+    let mut report = GcReport::default();
+    let dir = store.blocks.dir().to_owned();
+    if !dry_run {
+        report.stale_tmp = store
+            .blocks
+            .clean_tmp()
+            .map_err(io_err("block temp dir", &dir))?;
+    }
+    let (_, dangling) = store.pins.list().map_err(io_err("pins", store.state()))?;
+    let live = live_blocks(store, extra)?;
+    let claimed = store
+        .pins
+        .temp_cids()
+        .map_err(io_err("temp pins", store.state()))?;
+    let files: HashSet<Cid> = store
+        .blocks
+        .list()
+        .map_err(io_err("block directory", &dir))?
+        .into_iter()
+        .collect();
+    let rows: HashSet<Cid> = store.catalogue.all_blocks()?.into_iter().collect();
+    let dead_files: Vec<Cid> = files
+        .iter()
+        .filter(|c| !live.contains(c) && !claimed.contains(c))
+        .copied()
+        .collect();
+    let dead_rows: Vec<Cid> = rows
+        .iter()
+        .filter(|c| !live.contains(c) && !claimed.contains(c))
+        .copied()
+        .collect();
+    for c in &dead_files {
+        report.bytes_freed += fs::symlink_metadata(store.blocks.path_of(c))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    }
+    report.dangling_pins = dangling;
+    if dry_run {
+        report.removed = dead_files;
+        return Ok(report);
+    }
+    for p in &report.dangling_pins {
+        fs::remove_file(p).map_err(io_err("dangling pin", p))?;
+    }
+    store.catalogue.forget_blocks(&dead_rows)?;
+    let trash = dir.join(".trash");
+    fs::create_dir_all(&trash).map_err(io_err("trash", &trash))?;
+    for c in &dead_files {
+        let name = c.to_string();
+        match fs::rename(dir.join(&name), trash.join(&name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io_err("block", &dir)(e));
+            }
+            _ => {}
+        }
+    }
+    let claimed_now = store
+        .pins
+        .temp_cids()
+        .map_err(io_err("temp pins", store.state()))?;
+    for c in dead_files {
+        let name = c.to_string();
+        let t = trash.join(&name);
+        if claimed_now.contains(&c) && !dir.join(&name).exists() {
+            fs::rename(&t, dir.join(&name)).map_err(io_err("block", &t))?;
+            report.restored += 1;
+        } else {
+            match fs::remove_file(&t) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_err("block", &t)(e));
+                }
+                _ => report.removed.push(c),
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,207 @@
+//! The store as a whole: blocks, catalogue and pins under one state dir, and
+//! the writer through which every DAG enters it.
+//!
+//! Protocol with GC (see [`crate::gc`]): a writer appends each CID to its
+//! temp pin *before* it looks the block up or writes it, and it registers
+//! (path or pin) under a shared lock on `<state>/gc.lock` after one
+//! `syncfs`. GC holds that lock exclusively, so registrations never
+//! interleave with a collection, while block writing goes on unhindered.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use cid::Cid;
+use rustix::fs::FlockOperation;
+use thiserror::Error;
+
+use crate::blocks::BlockStore;
+use crate::catalogue::{BlockRecord, Catalogue, CatalogueError, PathRecord};
+use crate::pins::{Pins, TempPin};
+use crate::unixfs::{BlockSink, DAG_PB, node};
+
+/// Errors of store operations.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("I/O error on {what} '{path}'")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
+    #[error("block {cid} produced by the encoder is not valid dag-pb")]
+    BadNode { cid: Cid },
+}
+
+pub(crate) fn io_err<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        what,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// An open store.
+#[derive(Debug)]
+pub struct Store {
+    state: PathBuf,
+    pub blocks: BlockStore,
+    pub catalogue: Catalogue,
+    pub pins: Pins,
+}
+
+/// A held `gc.lock` (shared for writers, exclusive for GC).
+#[derive(Debug)]
+pub struct GcLock {
+    _file: fs::File,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store under `state`.
+    pub fn open(state: &Path) -> Result<Self, StoreError> {
+        fs::create_dir_all(state).map_err(io_err("state directory", state))?;
+        let blocks = BlockStore::open(state).map_err(io_err("block directory", state))?;
+        Ok(Store {
+            state: state.to_owned(),
+            blocks,
+            catalogue: Catalogue::open(state)?,
+            pins: Pins::new(state),
+        })
+    }
+
+    pub fn state(&self) -> &Path {
+        &self.state
+    }
+
+    /// Takes `gc.lock`.
+    pub fn lock(&self, exclusive: bool) -> Result<GcLock, StoreError> {
+        let path = self.state.join("gc.lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("lock file", &path))?;
+        let op = if exclusive {
+            FlockOperation::LockExclusive
+        } else {
+            FlockOperation::LockShared
+        };
+        rustix::fs::flock(&file, op).map_err(|e| StoreError::Io {
+            what: "lock file",
+            path,
+            source: e.into(),
+        })?;
+        Ok(GcLock { _file: file })
+    }
+
+    /// A writer for one DAG (or several) on its way in.
+    pub fn writer(&self) -> Result<DagWriter<'_>, StoreError> {
+        let temp = self.pins.temp().map_err(io_err("temp pin", self.state()))?;
+        Ok(DagWriter {
+            store: self,
+            temp,
+            records: Vec::new(),
+            seen: HashSet::new(),
+        })
+    }
+
+    /// Makes the writer's blocks durable and registers a path that needs them.
+    /// Returns false if the path was valid already.
+    pub fn commit_path(&mut self, w: Written, rec: &PathRecord) -> Result<bool, StoreError> {
+        self.blocks
+            .sync()
+            .map_err(io_err("block store", self.blocks.dir()))?;
+        let _lock = self.lock(false)?;
+        let r = self.catalogue.register(rec, &w.records)?;
+        drop(w.temp);
+        Ok(r)
+    }
+
+    /// Makes the writer's blocks durable and pins `root` for `user`/`prog`.
+    pub fn commit_pin(
+        &mut self,
+        w: Written,
+        user: &str,
+        prog: &str,
+        root: &Cid,
+    ) -> Result<PathBuf, StoreError> {
+        self.blocks
+            .sync()
+            .map_err(io_err("block store", self.blocks.dir()))?;
+        let _lock = self.lock(false)?;
+        self.catalogue.register_blocks(&w.records)?;
+        let link = self
+            .pins
+            .add(user, prog, root)
+            .map_err(io_err("pin", self.state()))?;
+        drop(w.temp);
+        Ok(link)
+    }
+}
+
+/// The blocks a [`DagWriter`] wrote, still protected by its temp pin.
+#[derive(Debug)]
+pub struct Written {
+    temp: TempPin,
+    pub records: Vec<BlockRecord>,
+}
+
+/// A [`BlockSink`] that writes into the store, temp-pinning as it goes.
+#[derive(Debug)]
+pub struct DagWriter<'a> {
+    store: &'a Store,
+    temp: TempPin,
+    records: Vec<BlockRecord>,
+    seen: HashSet<Cid>,
+}
+
+impl DagWriter<'_> {
+    pub fn finish(self) -> Written {
+        Written {
+            temp: self.temp,
+            records: self.records,
+        }
+    }
+}
+
+impl BlockSink for DagWriter<'_> {
+    type Error = StoreError;
+
+    fn put(&mut self, cid: &Cid, block: &[u8]) -> Result<(), StoreError> {
+        if !self.seen.insert(*cid) {
+            return Ok(());
+        }
+        let dir = self.store.blocks.dir();
+        self.temp.add(cid).map_err(io_err("temp pin", dir))?;
+        if !self.store.catalogue.has_block(cid)? {
+            self.store
+                .blocks
+                .put(cid, block)
+                .map_err(io_err("block", dir))?;
+        }
+        let links = if cid.codec() == DAG_PB {
+            node::decode_node(block)
+                .map_err(|_| StoreError::BadNode { cid: *cid })?
+                .links
+                .into_iter()
+                .map(|l| l.cid)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.records.push(BlockRecord {
+            cid: *cid,
+            size: block.len() as u64,
+            links,
+        });
+        Ok(())
+    }
+}
