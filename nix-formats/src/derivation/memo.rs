@@ -1,0 +1,200 @@
+//! [`DrvHashMemo`]: a memoising [`DrvHashResolver`] over a derivation loader.
+//!
+//! Like Nix's `drvHashes` cache, keyed by `.drv` path (a `.drv` path names
+//! its content, so the cache never goes stale). The input graph is walked
+//! with an explicit stack, so a long chain of derivations cannot overflow
+//! the thread's stack; fixed-output and impure derivations are hashed
+//! without loading their inputs, as Nix does.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use thiserror::Error;
+
+use super::hash_modulo::{DrvHash, DrvHashResolver, HashModuloError};
+use super::model::Derivation;
+use crate::store_path::{StoreDir, StorePath};
+
+/// Reads a derivation by its `.drv` path.
+pub trait DrvLoader {
+    type Error: std::error::Error + 'static;
+
+    fn load(&mut self, drv_path: &StorePath) -> Result<Derivation, Self::Error>;
+}
+
+impl<F, E> DrvLoader for F
+where
+    F: FnMut(&StorePath) -> Result<Derivation, E>,
+    E: std::error::Error + 'static,
+{
+    type Error = E;
+
+    fn load(&mut self, drv_path: &StorePath) -> Result<Derivation, E> {
+        self(drv_path)
+    }
+}
+
+/// A derivation an in-memory loader does not have.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("derivation '{0}' is not known")]
+pub struct UnknownDerivation(pub String);
+
+/// An in-memory set of derivations (for tests and tools).
+impl DrvLoader for BTreeMap<StorePath, Derivation> {
+    type Error = UnknownDerivation;
+
+    fn load(&mut self, drv_path: &StorePath) -> Result<Derivation, UnknownDerivation> {
+        self.get(drv_path)
+            .cloned()
+            .ok_or_else(|| UnknownDerivation(drv_path.to_string()))
+    }
+}
+
+/// An input was asked for before it was hashed (a bug in the walk).
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("input derivation was not hashed before its dependent")]
+pub struct InputNotHashed;
+
+/// Why [`DrvHashMemo`] could not hash a derivation.
+#[derive(Debug, Error)]
+pub enum MemoError<E: std::error::Error + 'static> {
+    #[error("cannot read derivation '{drv_path}'")]
+    Load {
+        drv_path: String,
+        #[source]
+        source: E,
+    },
+    #[error("derivation '{drv_path}' depends on itself")]
+    Cycle { drv_path: String },
+    #[error("derivation '{drv_path}' has input derivations nested more than {max} deep")]
+    TooDeep { drv_path: String, max: usize },
+    #[error("cannot hash derivation '{drv_path}'")]
+    Hash {
+        drv_path: String,
+        #[source]
+        source: HashModuloError<InputNotHashed>,
+    },
+}
+
+/// Memoised unmasked hashes modulo of input derivations.
+#[derive(Debug)]
+pub struct DrvHashMemo<L> {
+    store_dir: StoreDir,
+    loader: L,
+    cache: HashMap<StorePath, DrvHash>,
+    max_depth: usize,
+}
+
+struct Frame {
+    path: StorePath,
+    drv: Derivation,
+    /// Inputs not yet looked at.
+    pending: Vec<StorePath>,
+}
+
+impl<L: DrvLoader> DrvHashMemo<L> {
+    /// Default bound on the depth of the input graph.
+    pub const DEFAULT_MAX_DEPTH: usize = 100_000;
+
+    pub fn new(store_dir: StoreDir, loader: L) -> Self {
+        DrvHashMemo {
+            store_dir,
+            loader,
+            cache: HashMap::new(),
+            max_depth: Self::DEFAULT_MAX_DEPTH,
+        }
+    }
+
+    pub fn with_max_depth(mut self, max_depth: usize) -> Self {
+        self.max_depth = max_depth;
+        self
+    }
+
+    pub fn loader(&self) -> &L {
+        &self.loader
+    }
+
+    pub fn loader_mut(&mut self) -> &mut L {
+        &mut self.loader
+    }
+
+    /// The cached hash of a derivation, if computed already.
+    pub fn cached(&self, drv_path: &StorePath) -> Option<&DrvHash> {
+        self.cache.get(drv_path)
+    }
+
+    fn frame(&mut self, path: StorePath) -> Result<Frame, MemoError<L::Error>> {
+        let drv = self.loader.load(&path).map_err(|source| MemoError::Load {
+            drv_path: self.store_dir.display(&path),
+            source,
+        })?;
+        let needs_inputs = match drv.derivation_type() {
+            Ok(ty) => drv
+                .hash_modulo_without_inputs(&self.store_dir, ty)
+                .is_none(),
+            Err(_) => false,
+        };
+        let pending = if needs_inputs {
+            drv.input_drvs.keys().rev().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Frame { path, drv, pending })
+    }
+}
+
+impl<L: DrvLoader> DrvHashResolver for DrvHashMemo<L> {
+    type Error = MemoError<L::Error>;
+
+    fn drv_hash(&mut self, drv_path: &StorePath) -> Result<DrvHash, Self::Error> {
+        if let Some(h) = self.cache.get(drv_path) {
+            return Ok(h.clone());
+        }
+        let mut stack = vec![self.frame(drv_path.clone())?];
+        let mut on_stack = HashSet::from([drv_path.clone()]);
+        loop {
+            let next = match stack.last_mut() {
+                None => break,
+                Some(top) => top.pending.pop(),
+            };
+            if let Some(next) = next {
+                if self.cache.contains_key(&next) {
+                    continue;
+                }
+                let drv_path = self.store_dir.display(&next);
+                if on_stack.contains(&next) {
+                    return Err(MemoError::Cycle { drv_path });
+                }
+                if stack.len() >= self.max_depth {
+                    return Err(MemoError::TooDeep {
+                        drv_path,
+                        max: self.max_depth,
+                    });
+                }
+                on_stack.insert(next.clone());
+                stack.push(self.frame(next)?);
+                continue;
+            }
+            let Some(done) = stack.pop() else { break };
+            on_stack.remove(&done.path);
+            let cache = &self.cache;
+            let mut resolve = |p: &StorePath| cache.get(p).cloned().ok_or(InputNotHashed);
+            let h = done
+                .drv
+                .hash_modulo(&self.store_dir, false, &mut resolve)
+                .map_err(|source| MemoError::Hash {
+                    drv_path: self.store_dir.display(&done.path),
+                    source,
+                })?;
+            self.cache.insert(done.path, h);
+        }
+        // The root is the bottom frame, so it was hashed last.
+        self.cache.get(drv_path).cloned().ok_or_else(|| {
+            let drv_path = self.store_dir.display(drv_path);
+            let source = HashModuloError::Input {
+                drv_path: drv_path.clone(),
+                source: InputNotHashed,
+            };
+            MemoError::Hash { drv_path, source }
+        })
+    }
+}
