@@ -5,6 +5,7 @@
 //!
 //! Nix missing is a failure, not a skip: CI installs `nix-bin`.
 
+mod derivations;
 mod hashes;
 mod narinfos;
 mod paths;

@@ -1,0 +1,278 @@
+//! `pkg store …`, `pkg pin …`, `pkg gc`.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use cid::Cid;
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use store_ipfs::blocks::verify;
+use store_ipfs::dag::{DagReader, Kind};
+use store_ipfs::gc;
+use store_ipfs::store::Store;
+use store_ipfs::unixfs::{BlockSink, NullSink, add_path};
+
+/// The program name pins made by this command are filed under.
+const PROG: &str = "pkg";
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCmd {
+    /// Add a file or directory tree; prints its root CID and pins it.
+    Add {
+        path: std::path::PathBuf,
+        /// Compute the CID without writing anything.
+        #[arg(long)]
+        only_hash: bool,
+    },
+    /// Print a file's contents: CID or CID/sub/path.
+    Cat { target: String },
+    /// Write a DAG out as a file system tree.
+    Get {
+        target: String,
+        dest: std::path::PathBuf,
+    },
+    /// Check every block against its CID; exits 1 if any is corrupt.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinCmd {
+    /// Pin a CID (its blocks must be in the store).
+    Add { cid: Cid },
+    /// Remove a pin.
+    Rm { cid: Cid },
+    /// List pins.
+    Ls,
+}
+
+/// The user pins are filed under.
+fn user() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty() && !u.contains('/'))
+        .unwrap_or_else(|| "root".into())
+}
+
+fn split_target(target: &str) -> Result<(Cid, &str)> {
+    let target = target.strip_prefix("/ipfs/").unwrap_or(target);
+    let (cid, rest) = target.split_once('/').unwrap_or((target, ""));
+    Ok((
+        cid.parse()
+            .with_context(|| format!("'{cid}' is not a CID"))?,
+        rest,
+    ))
+}
+
+fn spinner(what: &str) -> Option<ProgressBar> {
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg} {binary_bytes} ({binary_bytes_per_sec}) {elapsed}",
+        )
+        .expect("valid template"),
+    );
+    pb.set_message(what.to_owned());
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(pb)
+}
+
+/// Counts bytes into a progress bar while passing blocks on.
+struct Progress<'a, S> {
+    inner: S,
+    bar: Option<&'a ProgressBar>,
+}
+
+impl<S: BlockSink> BlockSink for Progress<'_, S> {
+    type Error = S::Error;
+    fn put(&mut self, cid: &Cid, block: &[u8]) -> Result<(), S::Error> {
+        if let Some(b) = self.bar {
+            b.inc(block.len() as u64);
+        }
+        self.inner.put(cid, block)
+    }
+}
+
+pub fn store(state: &Path, cmd: StoreCmd) -> Result<ExitCode> {
+    match cmd {
+        StoreCmd::Add { path, only_hash } => {
+            let bar = spinner("adding");
+            if only_hash {
+                let mut sink = Progress {
+                    inner: NullSink::default(),
+                    bar: bar.as_ref(),
+                };
+                let e = add_path(&path, &mut sink)
+                    .with_context(|| format!("adding '{}'", path.display()))?;
+                if let Some(b) = bar {
+                    b.finish_and_clear();
+                }
+                println!("{}", e.cid);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut store = Store::open(state)?;
+            let w = store.writer()?;
+            let mut sink = Progress {
+                inner: w,
+                bar: bar.as_ref(),
+            };
+            let e = add_path(&path, &mut sink)
+                .with_context(|| format!("adding '{}'", path.display()))?;
+            let written = sink.inner.finish();
+            store.commit_pin(written, &user(), PROG, &e.cid)?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            println!("{}", e.cid);
+        }
+        StoreCmd::Cat { target } => {
+            let store = Store::open(state)?;
+            let (root, sub) = split_target(&target)?;
+            let r = DagReader::new(&store.blocks);
+            let cid = r.resolve(&root, sub.as_bytes())?;
+            match r.kind(&cid)? {
+                Kind::File { .. } => {
+                    let mut out = std::io::stdout().lock();
+                    r.write_file(&cid, &mut out)?;
+                    out.flush()?;
+                }
+                Kind::Directory => bail!("'{target}' is a directory"),
+                Kind::Symlink { target: t } => bail!(
+                    "'{target}' is a symlink to '{}'",
+                    String::from_utf8_lossy(&t)
+                ),
+            }
+        }
+        StoreCmd::Get { target, dest } => {
+            let store = Store::open(state)?;
+            let (root, sub) = split_target(&target)?;
+            let r = DagReader::new(&store.blocks);
+            let cid = r.resolve(&root, sub.as_bytes())?;
+            r.restore(&cid, &dest)
+                .with_context(|| format!("writing '{}'", dest.display()))?;
+        }
+        StoreCmd::Verify => return verify_all(state),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify_all(state: &Path) -> Result<ExitCode> {
+    let store = Store::open(state)?;
+    let cids = store.blocks.list()?;
+    let bar = std::io::stdout().is_terminal().then(|| {
+        let b = ProgressBar::new(cids.len() as u64);
+        b.set_style(
+            ProgressStyle::with_template("verifying {bar:40} {pos}/{len} blocks {eta}")
+                .expect("valid template"),
+        );
+        b
+    });
+    let mut bad = 0;
+    for c in &cids {
+        let path = store.blocks.path_of(c);
+        let ok = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|d| verify(c, &d).map_err(|e| e.to_string()));
+        if let Err(why) = ok {
+            eprintln!("corrupt block {c}: {why}");
+            bad += 1;
+        }
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let missing: Vec<Cid> = store
+        .catalogue
+        .all_blocks()?
+        .into_iter()
+        .filter(|c| !store.blocks.has(c))
+        .collect();
+    for c in &missing {
+        eprintln!("missing block {c} (recorded in the catalogue)");
+    }
+    println!(
+        "checked {} blocks: {} corrupt, {} missing",
+        cids.len(),
+        bad,
+        missing.len()
+    );
+    Ok(if bad == 0 && missing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub fn pin(state: &Path, cmd: PinCmd) -> Result<ExitCode> {
+    let mut store = Store::open(state)?;
+    match cmd {
+        PinCmd::Add { cid } => {
+            // Every block of the DAG must be present and valid before it is pinned.
+            let r = DagReader::new(&store.blocks);
+            let mut stack = vec![cid];
+            let mut seen = std::collections::HashSet::new();
+            while let Some(c) = stack.pop() {
+                if !seen.insert(c) {
+                    continue;
+                }
+                if matches!(r.kind(&c)?, Kind::Directory) {
+                    stack.extend(r.entries(&c)?.into_iter().map(|(_, child)| child));
+                } else {
+                    r.write_file(&c, &mut std::io::sink())
+                        .or_else(|e| match r.kind(&c) {
+                            Ok(Kind::Symlink { .. }) => Ok(0),
+                            _ => Err(e),
+                        })?;
+                }
+            }
+            let link = store.pins.add(&user(), PROG, &cid)?;
+            println!("pinned {cid} ({})", link.display());
+        }
+        PinCmd::Rm { cid } => {
+            if !store.pins.remove(&user(), PROG, &cid)? {
+                bail!("{cid} is not pinned by {}/{PROG}", user());
+            }
+            println!("unpinned {cid}");
+        }
+        PinCmd::Ls => {
+            let (live, dangling) = store.pins.list()?;
+            for p in live {
+                println!("{}\t{}", p.cid, p.link.display());
+            }
+            for d in dangling {
+                println!("dangling\t{}", d.display());
+            }
+        }
+    }
+    let _ = &mut store;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn gc(state: &Path, dry_run: bool) -> Result<ExitCode> {
+    let mut store = Store::open(state)?;
+    let report = gc::collect(&mut store, &(), dry_run)?;
+    for p in &report.dangling_pins {
+        println!(
+            "{} dangling pin {}",
+            if dry_run { "would remove" } else { "removed" },
+            p.display()
+        );
+    }
+    for c in &report.removed {
+        println!("{} {c}", if dry_run { "would remove" } else { "removed" });
+    }
+    println!(
+        "{} blocks, {} bytes {}",
+        report.removed.len(),
+        report.bytes_freed,
+        if dry_run { "would be freed" } else { "freed" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
