@@ -215,24 +215,9 @@ pub fn pin(state: &Path, cmd: PinCmd) -> Result<ExitCode> {
     match cmd {
         PinCmd::Add { cid } => {
             // Every block of the DAG must be present and valid before it is pinned.
-            let r = DagReader::new(&store.blocks);
-            let mut stack = vec![cid];
-            let mut seen = std::collections::HashSet::new();
-            while let Some(c) = stack.pop() {
-                if !seen.insert(c) {
-                    continue;
-                }
-                if matches!(r.kind(&c)?, Kind::Directory) {
-                    stack.extend(r.entries(&c)?.into_iter().map(|(_, child)| child));
-                } else {
-                    r.write_file(&c, &mut std::io::sink())
-                        .or_else(|e| match r.kind(&c) {
-                            Ok(Kind::Symlink { .. }) => Ok(0),
-                            _ => Err(e),
-                        })?;
-                }
-            }
-            let link = store.pins.add(&user(), PROG, &cid)?;
+            let link = store
+                .pin_existing(&cid, &user(), PROG)
+                .with_context(|| format!("cannot pin {cid}"))?;
             println!("pinned {cid} ({})", link.display());
         }
         PinCmd::Rm { cid } => {
@@ -251,7 +236,6 @@ pub fn pin(state: &Path, cmd: PinCmd) -> Result<ExitCode> {
             }
         }
     }
-    let _ = &mut store;
     Ok(ExitCode::SUCCESS)
 }
 

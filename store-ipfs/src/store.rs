@@ -33,8 +33,10 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Catalogue(#[from] CatalogueError),
-    #[error("block {cid} produced by the encoder is not valid dag-pb")]
+    #[error("block {cid} is not valid dag-pb")]
     BadNode { cid: Cid },
+    #[error(transparent)]
+    Dag(#[from] crate::dag::DagError),
 }
 
 pub(crate) fn io_err<'a>(
@@ -123,6 +125,46 @@ impl Store {
         let r = self.catalogue.register(rec, &w.records)?;
         drop(w.temp);
         Ok(r)
+    }
+
+    /// Pins a DAG whose blocks are already in the block store (put there by
+    /// an earlier add or fetched from a peer): claims and verifies every
+    /// block, records them, then pins.
+    pub fn pin_existing(
+        &mut self,
+        root: &Cid,
+        user: &str,
+        prog: &str,
+    ) -> Result<PathBuf, StoreError> {
+        crate::dag::DagReader::new(&self.blocks).check(root)?;
+        let mut temp = self.pins.temp().map_err(io_err("temp pin", self.state()))?;
+        let mut records = Vec::new();
+        let mut stack = vec![*root];
+        let mut seen = HashSet::new();
+        while let Some(c) = stack.pop() {
+            if !seen.insert(c) {
+                continue;
+            }
+            temp.add(&c).map_err(io_err("temp pin", self.state()))?;
+            let block = self.blocks.get(&c).map_err(crate::dag::DagError::from)?;
+            let links: Vec<Cid> = if c.codec() == DAG_PB {
+                node::decode_node(&block)
+                    .map_err(|_| StoreError::BadNode { cid: c })?
+                    .links
+                    .into_iter()
+                    .map(|l| l.cid)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            stack.extend(links.iter().copied());
+            records.push(BlockRecord {
+                cid: c,
+                size: block.len() as u64,
+                links,
+            });
+        }
+        self.commit_pin(Written { temp, records }, user, prog, root)
     }
 
     /// Makes the writer's blocks durable and pins `root` for `user`/`prog`.

@@ -1,0 +1,209 @@
+//! `pkg store`, `pkg pin` and `pkg gc` driven as a user would, including
+//! `kill -9` in the middle of adds.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn pkg(state: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pkg"))
+        .arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .env("USER", "tester")
+        .output()
+        .expect("run pkg")
+}
+
+fn ok(state: &Path, args: &[&str]) -> String {
+    let out = pkg(state, args);
+    assert!(
+        out.status.success(),
+        "pkg {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+fn tree(root: &Path, files: usize, size: usize) {
+    fs::create_dir_all(root.join("bin")).expect("mkdir");
+    fs::create_dir_all(root.join("share/empty")).expect("mkdir");
+    for i in 0..files {
+        let data: Vec<u8> = (0..size + i * 977).map(|j| (j * 31 + i) as u8).collect();
+        fs::write(root.join(format!("share/f{i:04}")), data).expect("write");
+    }
+    fs::write(root.join("bin/tool"), "#!/bin/sh\necho tool\n").expect("write");
+    fs::set_permissions(root.join("bin/tool"), fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::os::unix::fs::symlink("../share/f0000", root.join("bin/link")).expect("symlink");
+}
+
+fn same_tree(a: &Path, b: &Path) {
+    let out = Command::new("diff")
+        .args(["-r", "--no-dereference"])
+        .arg(a)
+        .arg(b)
+        .output()
+        .expect("diff");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn add_cat_get_pin_gc_verify() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let state = t.path().join("state");
+    let src = t.path().join("src");
+    tree(&src, 20, 70_000);
+    let only = ok(
+        &state,
+        &["store", "add", "--only-hash", src.to_str().expect("utf8")],
+    );
+    assert!(
+        !state.join("blocks").exists()
+            || fs::read_dir(state.join("blocks")).expect("dir").count() <= 1
+    );
+    let cid = ok(&state, &["store", "add", src.to_str().expect("utf8")]);
+    assert_eq!(cid, only, "--only-hash gives the same CID");
+    let cid = cid.trim();
+    assert_eq!(
+        ok(&state, &["store", "cat", &format!("{cid}/bin/tool")]),
+        "#!/bin/sh\necho tool\n"
+    );
+    let dest = t.path().join("dest");
+    ok(&state, &["store", "get", cid, dest.to_str().expect("utf8")]);
+    same_tree(&src, &dest);
+    assert!(ok(&state, &["pin", "ls"]).contains(cid));
+    assert!(ok(&state, &["gc", "--dry-run"]).contains("0 blocks"));
+    assert!(ok(&state, &["store", "verify"]).contains("0 corrupt, 0 missing"));
+
+    // Errors are clear and change nothing.
+    let out = pkg(&state, &["store", "cat", &format!("{cid}/nope")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'nope' not found"));
+    let out = pkg(&state, &["store", "cat", &format!("{cid}/bin")]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
+    let out = pkg(
+        &state,
+        &[
+            "store",
+            "add",
+            t.path().join("missing").to_str().expect("utf8"),
+        ],
+    );
+    assert!(!out.status.success());
+    let fifo = t.path().join("fifo-dir");
+    fs::create_dir(&fifo).expect("mkdir");
+    assert!(
+        Command::new("mkfifo")
+            .arg(fifo.join("p"))
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    let out = pkg(&state, &["store", "add", fifo.to_str().expect("utf8")]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("neither a regular file"),
+        "{out:?}"
+    );
+    assert!(!ok(&state, &["pin", "ls"]).contains("fifo"));
+
+    // Unpin, collect, and everything is gone; pinning again needs the blocks.
+    ok(&state, &["pin", "rm", cid]);
+    let gc = ok(&state, &["gc"]);
+    assert!(!gc.contains(" 0 blocks"), "{gc}");
+    assert_eq!(
+        fs::read_dir(state.join("blocks"))
+            .expect("dir")
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            })
+            .count(),
+        0
+    );
+    assert!(!pkg(&state, &["pin", "add", cid]).status.success());
+
+    // A flipped byte is found by verify.
+    let cid = ok(&state, &["store", "add", src.to_str().expect("utf8")]);
+    let victim = fs::read_dir(state.join("blocks"))
+        .expect("dir")
+        .filter_map(Result::ok)
+        .find(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .expect("a block")
+        .path();
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut b = fs::read(&victim).expect("read");
+    b[0] ^= 1;
+    fs::write(&victim, b).expect("write");
+    let out = pkg(&state, &["store", "verify"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt block"));
+    let _ = cid;
+}
+
+/// `kill -9` at random moments during adds: pinned DAGs are always whole,
+/// and the next GC removes what the killed adds left behind.
+#[test]
+fn kill_9_during_add_never_leaves_a_broken_pin() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let state = t.path().join("state");
+    let src = t.path().join("src");
+    tree(&src, 120, 40_000);
+    let mut seed = 0x5eed_u64;
+    let mut killed = 0;
+    for i in 0..20 {
+        // Vary the content a little so every run writes new blocks.
+        fs::write(src.join("share/varies"), format!("run {i}")).expect("write");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pkg"))
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["store", "add"])
+            .arg(&src)
+            .env("USER", "tester")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_micros(seed % 150_000));
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("kill -9");
+            killed += 1;
+        }
+        child.wait().expect("reap");
+        // Every pin that exists resolves to a whole, valid DAG.
+        for line in ok(&state, &["pin", "ls"]).lines() {
+            let cid = line.split('\t').next().expect("cid");
+            assert_ne!(cid, "dangling");
+            let dest = t.path().join(format!("check-{i}-{cid}"));
+            ok(&state, &["store", "get", cid, dest.to_str().expect("utf8")]);
+            fs::remove_dir_all(&dest).expect("cleanup");
+        }
+        let v = pkg(&state, &["store", "verify"]);
+        assert!(
+            String::from_utf8_lossy(&v.stdout).contains("0 missing"),
+            "{v:?}"
+        );
+    }
+    assert!(
+        killed >= 5,
+        "only {killed} of 20 adds were killed mid-way; widen the window"
+    );
+    // Orphans of killed adds go with the next GC; pinned DAGs stay whole.
+    ok(&state, &["gc"]);
+    assert!(ok(&state, &["gc", "--dry-run"]).contains("0 blocks"));
+    assert!(
+        fs::read_dir(state.join("blocks/.tmp"))
+            .expect("tmp")
+            .next()
+            .is_none()
+    );
+    assert!(ok(&state, &["store", "verify"]).contains("0 corrupt, 0 missing"));
+}
