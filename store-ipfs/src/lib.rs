@@ -16,6 +16,7 @@
 pub mod blocks;
 pub mod catalogue;
 pub mod dag;
+pub mod fuse;
 pub mod gc;
 pub mod pins;
 pub mod store;

@@ -1,0 +1,408 @@
+//! Read-only FUSE views of the store.
+//!
+//! * [`View::Cids`]: `<mount>/<cid>/<path>` for any DAG whose blocks are
+//!   present (the root lists pinned CIDs; any CID can be looked up).
+//! * [`View::StoreDir`]: `<mount>/<hash>-<name>` for every valid store path,
+//!   the Nix store directory clients read directly.
+//!
+//! Content never changes, so the kernel may cache everything: entries and
+//! attributes get long timeouts and files open with `FOPEN_KEEP_CACHE`. A
+//! file that is exactly one raw block is its block file, opened in FUSE
+//! passthrough mode where the kernel allows it, so reads and `mmap` bypass
+//! this process. Every block is verified against its CID once per mount
+//! before any of its bytes are served; a corrupt block gives `EIO` and a log
+//! line, never wrong bytes. Files show as 0444 (0555 if executable), owned
+//! by root, with mtime 1, as Nix canonicalises them.
+
+mod table;
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cid::Cid;
+use fuser::{
+    BackingId, Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    KernelConfig, LockOwner, MountOption, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
+    ReplyOpen, Request, SessionACL,
+};
+use nix_formats::store_path::StorePath;
+
+use crate::blocks::{BlockError, BlockStore};
+use crate::catalogue::Catalogue;
+use crate::dag::{DagError, Kind};
+use crate::pins::Pins;
+use crate::unixfs::RAW;
+use table::{Node, ROOT, Table};
+
+/// Attribute and entry timeout for immutable content.
+const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Timeout for the root's entries of the store view (paths come and go).
+const ROOT_TTL: Duration = Duration::from_secs(1);
+
+/// Which view to serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Cids,
+    StoreDir,
+}
+
+/// The file system.
+#[derive(Debug)]
+pub struct StoreFs {
+    view: View,
+    table: Table,
+    catalogue: Option<Mutex<Catalogue>>,
+    pins: Pins,
+    passthrough: AtomicBool,
+    backing: Mutex<HashMap<u64, (BackingId, u32)>>,
+}
+
+fn errno(e: &DagError) -> Errno {
+    match e {
+        DagError::Block(BlockError::Missing { .. }) | DagError::NotFound { .. } => Errno::ENOENT,
+        other => {
+            eprintln!("pkgchain-fuse: {}", error_chain(other));
+            Errno::EIO
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn attr(ino: u64, kind: &Kind) -> FileAttr {
+    let (size, ft, perm, nlink) = match kind {
+        Kind::File { size, executable } => (*size, FileType::RegularFile, if *executable { 0o555 } else { 0o444 }, 1),
+        Kind::Directory => (0, FileType::Directory, 0o555, 2),
+        Kind::Symlink { target } => (target.len() as u64, FileType::Symlink, 0o777, 1),
+    };
+    let t = UNIX_EPOCH + Duration::from_secs(1);
+    FileAttr {
+        ino: INodeNo(ino),
+        size,
+        blocks: size.div_ceil(512),
+        atime: t,
+        mtime: t,
+        ctime: t,
+        crtime: t,
+        kind: ft,
+        perm,
+        nlink,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
+fn file_type(kind: &Kind) -> FileType {
+    match kind {
+        Kind::File { .. } => FileType::RegularFile,
+        Kind::Directory => FileType::Directory,
+        Kind::Symlink { .. } => FileType::Symlink,
+    }
+}
+
+impl StoreFs {
+    /// A view over the store at `state`.
+    pub fn new(state: &Path, view: View) -> Result<Self, crate::store::StoreError> {
+        let blocks = BlockStore::open(state).map_err(crate::store::io_err("block directory", state))?;
+        let catalogue = match view {
+            View::StoreDir => Some(Mutex::new(Catalogue::open(state)?)),
+            View::Cids => None,
+        };
+        Ok(StoreFs {
+            view,
+            table: Table::new(blocks),
+            catalogue,
+            pins: Pins::new(state),
+            passthrough: AtomicBool::new(false),
+            backing: Mutex::default(),
+        })
+    }
+
+    fn root_attr(&self) -> FileAttr {
+        attr(ROOT, &Kind::Directory)
+    }
+
+    /// The root directory's child called `name`, if any.
+    fn root_lookup(&self, name: &[u8]) -> Result<Option<u64>, DagError> {
+        let Ok(name) = std::str::from_utf8(name) else { return Ok(None) };
+        let cid = match self.view {
+            View::Cids => match name.parse::<Cid>() {
+                Ok(c) if self.table.blocks.has(&c) => c,
+                _ => return Ok(None),
+            },
+            View::StoreDir => {
+                let Ok(path) = StorePath::from_base_name(name) else { return Ok(None) };
+                let cat = self.catalogue.as_ref().expect("store view has a catalogue");
+                let rec = cat.lock().expect("catalogue lock").path_info(&path);
+                match rec {
+                    Ok(Some(r)) => r.root,
+                    Ok(None) => return Ok(None),
+                    Err(e) => {
+                        eprintln!("pkgchain-fuse: catalogue: {}", error_chain(&e));
+                        return Err(DagError::Invalid { cid: Cid::default(), why: "catalogue unavailable" });
+                    }
+                }
+            }
+        };
+        self.table.inode_of(&cid).map(Some)
+    }
+
+    fn root_entries(&self) -> Vec<(Vec<u8>, Cid)> {
+        match self.view {
+            View::Cids => self
+                .pins
+                .list()
+                .map(|(live, _)| live.into_iter().map(|p| (p.cid.to_string().into_bytes(), p.cid)).collect())
+                .unwrap_or_default(),
+            View::StoreDir => {
+                let cat = self.catalogue.as_ref().expect("store view has a catalogue");
+                let all = cat.lock().expect("catalogue lock").all_paths();
+                all.map(|v| v.into_iter().map(|(p, c)| (p.to_string().into_bytes(), c)).collect())
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    fn node_or_err(&self, ino: u64) -> Result<Node, Errno> {
+        self.table.node(ino).ok_or(Errno::ENOENT)
+    }
+
+    fn read_range(&self, ino: u64, node: &Node, offset: u64, size: u32) -> Result<Vec<u8>, DagError> {
+        let layout = self.table.layout(ino, &node.cid)?;
+        let end = offset.saturating_add(u64::from(size));
+        let mut out = Vec::with_capacity(size as usize);
+        let first = layout.partition_point(|p| p.file_off + p.len <= offset);
+        for p in &layout[first..] {
+            if p.file_off >= end {
+                break;
+            }
+            self.table.ensure_verified(&p.cid)?;
+            let from = offset.max(p.file_off);
+            let to = end.min(p.file_off + p.len);
+            let mut buf = vec![0u8; (to - from) as usize];
+            let path = self.table.blocks.path_of(&p.cid);
+            File::open(&path)
+                .and_then(|f| f.read_exact_at(&mut buf, p.block_off + (from - p.file_off)))
+                .map_err(|source| DagError::Block(BlockError::Io { cid: p.cid, source }))?;
+            out.extend_from_slice(&buf);
+        }
+        Ok(out)
+    }
+}
+
+impl Filesystem for StoreFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        let _ = config.set_max_readahead(1 << 20);
+        let _ = config.add_capabilities(InitFlags::FUSE_CACHE_SYMLINKS | InitFlags::FUSE_PARALLEL_DIROPS);
+        self.passthrough.store(config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let name = name.as_bytes();
+        let found = if parent.0 == ROOT {
+            self.root_lookup(name)
+        } else {
+            match self.node_or_err(parent.0) {
+                Err(e) => return reply.error(e),
+                Ok(n) if n.kind != Kind::Directory => return reply.error(Errno::ENOTDIR),
+                Ok(n) => self.table.dir(parent.0, &n.cid).map(|entries| {
+                    entries
+                        .binary_search_by(|(n, _)| n.as_slice().cmp(name))
+                        .ok()
+                        .map(|i| entries[i].1)
+                }),
+            }
+        };
+        match found {
+            Ok(Some(ino)) => {
+                let node = self.table.node(ino).expect("inode just allocated");
+                let ttl = if parent.0 == ROOT && self.view == View::StoreDir { ROOT_TTL } else { FOREVER };
+                reply.entry(&ttl, &attr(ino, &node.kind), Generation(0));
+            }
+            Ok(None) => reply.error(Errno::ENOENT),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        if ino.0 == ROOT {
+            return reply.attr(&ROOT_TTL, &self.root_attr());
+        }
+        match self.node_or_err(ino.0) {
+            Ok(n) => reply.attr(&FOREVER, &attr(ino.0, &n.kind)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.node_or_err(ino.0) {
+            Ok(Node { kind: Kind::Symlink { target }, .. }) => reply.data(&target),
+            Ok(_) => reply.error(Errno::EINVAL),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if flags.acc_mode() != fuser::OpenAccMode::O_RDONLY {
+            return reply.error(Errno::EROFS);
+        }
+        let node = match self.node_or_err(ino.0) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        let Kind::File { size, .. } = node.kind else { return reply.error(Errno::EISDIR) };
+        if self.passthrough.load(Ordering::Relaxed) && node.cid.codec() == RAW && size > 0 {
+            // One raw block: hand the kernel the block file itself.
+            if let Err(e) = self.table.ensure_verified(&node.cid) {
+                return reply.error(errno(&e));
+            }
+            let mut backing = self.backing.lock().expect("backing lock");
+            if let Some((id, n)) = backing.get_mut(&ino.0) {
+                *n += 1;
+                return reply.opened_passthrough(FileHandle(ino.0), FopenFlags::FOPEN_KEEP_CACHE, id);
+            }
+            let opened = File::open(self.table.blocks.path_of(&node.cid)).and_then(|f| reply.open_backing(f));
+            match opened {
+                Ok(id) => {
+                    let entry = backing.entry(ino.0).or_insert((id, 0));
+                    entry.1 += 1;
+                    return reply.opened_passthrough(FileHandle(ino.0), FopenFlags::FOPEN_KEEP_CACHE, &entry.0);
+                }
+                Err(e) => {
+                    eprintln!("pkgchain-fuse: passthrough unavailable ({e}); serving reads instead");
+                    self.passthrough.store(false, Ordering::Relaxed);
+                }
+            }
+        }
+        reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE);
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let node = match self.node_or_err(ino.0) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        match self.read_range(ino.0, &node, offset, size) {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        if fh.0 != 0 {
+            let mut backing = self.backing.lock().expect("backing lock");
+            if let Some((_, n)) = backing.get_mut(&ino.0) {
+                *n -= 1;
+                if *n == 0 {
+                    backing.remove(&ino.0);
+                }
+            }
+        }
+        reply.ok();
+    }
+
+    fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+        let mut entries: Vec<(u64, FileType, Vec<u8>)> =
+            vec![(ino.0, FileType::Directory, b".".to_vec()), (ROOT, FileType::Directory, b"..".to_vec())];
+        if ino.0 == ROOT {
+            for (name, cid) in self.root_entries() {
+                match self.table.inode_of(&cid) {
+                    Ok(child) => {
+                        let kind = self.table.node(child).map(|n| n.kind).unwrap_or(Kind::Directory);
+                        entries.push((child, file_type(&kind), name));
+                    }
+                    Err(e) => eprintln!("pkgchain-fuse: {}: {}", String::from_utf8_lossy(&name), error_chain(&e)),
+                }
+            }
+        } else {
+            let node = match self.node_or_err(ino.0) {
+                Ok(n) => n,
+                Err(e) => return reply.error(e),
+            };
+            if node.kind != Kind::Directory {
+                return reply.error(Errno::ENOTDIR);
+            }
+            match self.table.dir(ino.0, &node.cid) {
+                Ok(list) => {
+                    for (name, child) in list.iter() {
+                        let kind = self.table.node(*child).map(|n| n.kind).unwrap_or(Kind::Directory);
+                        entries.push((*child, file_type(&kind), name.clone()));
+                    }
+                }
+                Err(e) => return reply.error(errno(&e)),
+            }
+        }
+        for (i, (child, ft, name)) in entries.into_iter().enumerate().skip(offset as usize) {
+            if reply.add(INodeNo(child), (i + 1) as u64, ft, OsStr::from_bytes(&name)) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+}
+
+/// Mounts a view at `mountpoint` in the background; dropping the session
+/// (or calling `umount_and_join`) unmounts it.
+pub fn mount(state: &Path, view: View, mountpoint: &Path) -> Result<fuser::BackgroundSession, crate::store::StoreError> {
+    let fs = StoreFs::new(state, view)?;
+    let mut cfg = Config::default();
+    cfg.mount_options = vec![
+        MountOption::RO,
+        MountOption::FSName("pkgchain".into()),
+        MountOption::Subtype(match view {
+            View::Cids => "ipfs".into(),
+            View::StoreDir => "store".into(),
+        }),
+        MountOption::NoDev,
+        MountOption::NoSuid,
+        MountOption::DefaultPermissions,
+    ];
+    cfg.acl = SessionACL::All;
+    cfg.n_threads = Some(4);
+    cfg.clone_fd = true;
+    fuser::spawn_mount(fs, mountpoint, &cfg).map_err(crate::store::io_err("mount point", mountpoint))
+}
+
+/// Time the mount was made, for logs.
+pub fn now() -> SystemTime {
+    SystemTime::now()
+}
