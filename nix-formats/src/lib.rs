@@ -12,6 +12,7 @@
 
 pub mod content_address;
 pub mod derivation;
+pub mod export;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;

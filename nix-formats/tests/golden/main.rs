@@ -6,8 +6,10 @@
 //! Nix missing is a failure, not a skip: CI installs `nix-bin`.
 
 mod derivations;
+mod exports;
 mod hashes;
 mod narinfos;
+mod nars;
 mod paths;
 
 use std::path::{Path, PathBuf};
