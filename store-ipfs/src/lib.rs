@@ -18,6 +18,7 @@ pub mod catalogue;
 pub mod dag;
 pub mod fuse;
 pub mod gc;
+pub mod nar_dag;
 pub mod pins;
 pub mod store;
 pub mod unixfs;
