@@ -37,6 +37,16 @@ pub enum StoreError {
     BadNode { cid: Cid },
     #[error(transparent)]
     Dag(#[from] crate::dag::DagError),
+    #[error("cannot add '{path}': {source}")]
+    Nar {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("hash mismatch importing path '{path}';\n  specified: {expected}\n  got:       {got}")]
+    HashMismatch { path: String, expected: String, got: String },
+    #[error("size mismatch importing path '{path}': specified {expected} bytes, got {got}")]
+    SizeMismatch { path: String, expected: u64, got: u64 },
 }
 
 pub(crate) fn io_err<'a>(
@@ -186,6 +196,68 @@ impl Store {
             .map_err(io_err("pin", self.state()))?;
         drop(w.temp);
         Ok(link)
+    }
+}
+
+/// What is known about a path before its NAR arrives.
+#[derive(Debug, Clone)]
+pub struct NewPath {
+    pub path: nix_formats::store_path::StorePath,
+    pub references: std::collections::BTreeSet<nix_formats::store_path::StorePath>,
+    pub deriver: Option<nix_formats::store_path::StorePath>,
+    pub ultimate: bool,
+    pub sigs: std::collections::BTreeSet<String>,
+    pub ca: Option<nix_formats::content_address::ContentAddress>,
+    /// If given, the NAR must hash to this (else nothing is registered).
+    pub nar_hash: Option<nix_formats::hash::Hash>,
+    pub nar_size: Option<u64>,
+}
+
+impl Store {
+    /// Imports a path's NAR from `input` (reading exactly its bytes) and
+    /// registers it. Returns the record, or the existing one if the path
+    /// was valid already (the NAR is still consumed).
+    pub fn add_nar(&mut self, input: impl std::io::BufRead, meta: NewPath) -> Result<PathRecord, StoreError> {
+        let shown = meta.path.to_string();
+        let mut w = self.writer()?;
+        let imported = crate::nar_dag::import_nar(input, &mut w).map_err(|e| match e {
+            crate::nar_dag::ImportError::Sink(s) => s,
+            other => StoreError::Nar { path: shown.clone(), source: Box::new(other) },
+        })?;
+        let written = w.finish();
+        if let Some(h) = meta.nar_hash {
+            if h != imported.nar_hash {
+                return Err(StoreError::HashMismatch {
+                    path: shown,
+                    expected: h.to_prefixed_nix32(),
+                    got: imported.nar_hash.to_prefixed_nix32(),
+                });
+            }
+        }
+        if let Some(n) = meta.nar_size {
+            if n != imported.nar_size {
+                return Err(StoreError::SizeMismatch { path: shown, expected: n, got: imported.nar_size });
+            }
+        }
+        if let Some(existing) = self.catalogue.path_info(&meta.path)? {
+            return Ok(existing);
+        }
+        let rec = PathRecord {
+            path: meta.path,
+            root: imported.root.cid,
+            nar_hash: imported.nar_hash,
+            nar_size: imported.nar_size,
+            references: meta.references,
+            deriver: meta.deriver,
+            ultimate: meta.ultimate,
+            sigs: meta.sigs,
+            ca: meta.ca,
+            registration_time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        };
+        self.commit_path(written, &rec)?;
+        Ok(self.catalogue.path_info(&rec.path)?.unwrap_or(rec))
     }
 }
 
