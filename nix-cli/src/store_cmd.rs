@@ -10,6 +10,7 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use store_ipfs::blocks::verify;
 use store_ipfs::dag::{DagReader, Kind};
+use store_ipfs::fuse::{View, mount};
 use store_ipfs::gc;
 use store_ipfs::store::Store;
 use store_ipfs::unixfs::{BlockSink, NullSink, add_path};
@@ -35,6 +36,13 @@ pub enum StoreCmd {
     },
     /// Check every block against its CID; exits 1 if any is corrupt.
     Verify,
+    /// Mount a read-only view until interrupted: `<cid>/<path>` for any
+    /// DAG, or with --store-dir the valid store paths by name.
+    Mount {
+        mountpoint: std::path::PathBuf,
+        #[arg(long)]
+        store_dir: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +164,25 @@ pub fn store(state: &Path, cmd: StoreCmd) -> Result<ExitCode> {
                 .with_context(|| format!("writing '{}'", dest.display()))?;
         }
         StoreCmd::Verify => return verify_all(state),
+        StoreCmd::Mount {
+            mountpoint,
+            store_dir,
+        } => {
+            let view = if store_dir {
+                View::StoreDir
+            } else {
+                View::Cids
+            };
+            let session = mount(state, view, &mountpoint)
+                .with_context(|| format!("mounting at '{}'", mountpoint.display()))?;
+            eprintln!("mounted at {} (interrupt to unmount)", mountpoint.display());
+            let mut signals = signal_hook::iterator::Signals::new([
+                signal_hook::consts::SIGINT,
+                signal_hook::consts::SIGTERM,
+            ])?;
+            signals.forever().next();
+            session.umount_and_join().context("unmounting")?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -30,9 +30,17 @@ pub enum ExportError {
     #[error("bad NAR in export stream")]
     Nar(#[from] ReadError),
     #[error("export stream at offset {offset}: expected {expected}, found {found:#x}")]
-    Unexpected { offset: u64, expected: &'static str, found: u64 },
+    Unexpected {
+        offset: u64,
+        expected: &'static str,
+        found: u64,
+    },
     #[error("export stream at offset {offset}: {what} of length {len} is over the limit")]
-    TooLong { offset: u64, what: &'static str, len: u64 },
+    TooLong {
+        offset: u64,
+        what: &'static str,
+        len: u64,
+    },
     #[error("export stream at offset {offset}: non-zero padding")]
     Padding { offset: u64 },
     #[error("export stream names a bad store path")]
@@ -64,32 +72,57 @@ impl<R: Read> Counted<R> {
     fn string(&mut self, what: &'static str) -> Result<String, ExportError> {
         let len = self.u64()?;
         if len > MAX_STRING {
-            return Err(ExportError::TooLong { offset: self.offset, what, len });
+            return Err(ExportError::TooLong {
+                offset: self.offset,
+                what,
+                len,
+            });
         }
         let padded = (len as usize).div_ceil(8) * 8;
         let mut b = vec![0u8; padded];
         self.inner.read_exact(&mut b)?;
         self.offset += padded as u64;
         if b[len as usize..].iter().any(|&x| x != 0) {
-            return Err(ExportError::Padding { offset: self.offset });
+            return Err(ExportError::Padding {
+                offset: self.offset,
+            });
         }
         b.truncate(len as usize);
-        String::from_utf8(b).map_err(|_| ExportError::Unexpected { offset: self.offset, expected: "UTF-8 store path", found: 0 })
+        String::from_utf8(b).map_err(|_| ExportError::Unexpected {
+            offset: self.offset,
+            expected: "UTF-8 store path",
+            found: 0,
+        })
     }
 }
 
 /// Reads a whole export stream (NARs are held in memory; the daemon never
 /// receives this format, only the client parses it).
-pub fn read_export(store_dir: &StoreDir, input: impl BufRead) -> Result<Vec<ExportItem>, ExportError> {
-    let mut r = Counted { inner: input, offset: 0 };
+pub fn read_export(
+    store_dir: &StoreDir,
+    input: impl BufRead,
+) -> Result<Vec<ExportItem>, ExportError> {
+    let mut r = Counted {
+        inner: input,
+        offset: 0,
+    };
     let mut items = Vec::new();
     loop {
         match r.u64()? {
             0 => return Ok(items),
             1 => {}
-            found => return Err(ExportError::Unexpected { offset: r.offset, expected: "0 or 1", found }),
+            found => {
+                return Err(ExportError::Unexpected {
+                    offset: r.offset,
+                    expected: "0 or 1",
+                    found,
+                });
+            }
         }
-        let mut tee = TeeReader { inner: &mut r.inner, copy: Vec::new() };
+        let mut tee = TeeReader {
+            inner: &mut r.inner,
+            copy: Vec::new(),
+        };
         let mut nar = NarReader::new(&mut tee);
         while !matches!(nar.next_event()?, crate::nar::Event::End) {}
         drop(nar);
@@ -97,28 +130,51 @@ pub fn read_export(store_dir: &StoreDir, input: impl BufRead) -> Result<Vec<Expo
         r.offset += nar.len() as u64;
         let magic = r.u64()?;
         if magic != EXPORT_MAGIC {
-            return Err(ExportError::Unexpected { offset: r.offset, expected: "export magic NIXE", found: magic });
+            return Err(ExportError::Unexpected {
+                offset: r.offset,
+                expected: "export magic NIXE",
+                found: magic,
+            });
         }
         let path = store_dir.parse_path(&r.string("path")?)?;
         let n = r.u64()?;
         if n > MAX_REFS {
-            return Err(ExportError::TooLong { offset: r.offset, what: "reference list", len: n });
+            return Err(ExportError::TooLong {
+                offset: r.offset,
+                what: "reference list",
+                len: n,
+            });
         }
         let mut references = BTreeSet::new();
         for _ in 0..n {
             references.insert(store_dir.parse_path(&r.string("reference")?)?);
         }
         let deriver = r.string("deriver")?;
-        let deriver = if deriver.is_empty() { None } else { Some(store_dir.parse_path(&deriver)?) };
+        let deriver = if deriver.is_empty() {
+            None
+        } else {
+            Some(store_dir.parse_path(&deriver)?)
+        };
         match r.u64()? {
             0 => {}
             1 => {
                 // A legacy signature: read and ignored, as Nix does.
                 r.string("legacy signature")?;
             }
-            found => return Err(ExportError::Unexpected { offset: r.offset, expected: "0 or 1", found }),
+            found => {
+                return Err(ExportError::Unexpected {
+                    offset: r.offset,
+                    expected: "0 or 1",
+                    found,
+                });
+            }
         }
-        items.push(ExportItem { nar, path, references, deriver });
+        items.push(ExportItem {
+            nar,
+            path,
+            references,
+            deriver,
+        });
     }
 }
 
@@ -156,7 +212,11 @@ fn put_string(out: &mut impl Write, s: &str) -> std::io::Result<()> {
 }
 
 /// Writes an export stream as `nix-store --export` does.
-pub fn write_export(store_dir: &StoreDir, items: &[ExportItem], mut out: impl Write) -> std::io::Result<()> {
+pub fn write_export(
+    store_dir: &StoreDir,
+    items: &[ExportItem],
+    mut out: impl Write,
+) -> std::io::Result<()> {
     for item in items {
         out.write_all(&1u64.to_le_bytes())?;
         out.write_all(&item.nar)?;
@@ -166,7 +226,14 @@ pub fn write_export(store_dir: &StoreDir, items: &[ExportItem], mut out: impl Wr
         for r in &item.references {
             put_string(&mut out, &store_dir.display(r))?;
         }
-        put_string(&mut out, &item.deriver.as_ref().map(|d| store_dir.display(d)).unwrap_or_default())?;
+        put_string(
+            &mut out,
+            &item
+                .deriver
+                .as_ref()
+                .map(|d| store_dir.display(d))
+                .unwrap_or_default(),
+        )?;
         out.write_all(&0u64.to_le_bytes())?;
     }
     out.write_all(&0u64.to_le_bytes())

@@ -68,8 +68,15 @@ enum Frame {
 }
 
 /// Imports one NAR from `input` (reading exactly its bytes) into `sink`.
-pub fn import_nar<S: BlockSink>(input: impl BufRead, sink: &mut S) -> Result<Imported, ImportError<S::Error>> {
-    let mut hashing = Hashing { inner: input, hasher: Hasher::new(HashAlgo::Sha256), size: 0 };
+pub fn import_nar<S: BlockSink>(
+    input: impl BufRead,
+    sink: &mut S,
+) -> Result<Imported, ImportError<S::Error>> {
+    let mut hashing = Hashing {
+        inner: input,
+        hasher: Hasher::new(HashAlgo::Sha256),
+        size: 0,
+    };
     let mut reader = NarReader::new(&mut hashing);
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<Entry> = None;
@@ -84,13 +91,17 @@ pub fn import_nar<S: BlockSink>(input: impl BufRead, sink: &mut S) -> Result<Imp
                 }
             }
             Event::EntryEnd => {}
-            Event::Regular { executable, .. } => stack.push(Frame::File(FileBuilder::new(executable))),
+            Event::Regular { executable, .. } => {
+                stack.push(Frame::File(FileBuilder::new(executable)))
+            }
             Event::Contents(bytes) => {
                 if let Some(Frame::File(f)) = stack.last_mut() {
                     f.write(bytes, sink).map_err(ImportError::Sink)?;
                 }
             }
-            Event::Symlink { target } => done = Some(symlink(target, sink).map_err(ImportError::Sink)?),
+            Event::Symlink { target } => {
+                done = Some(symlink(target, sink).map_err(ImportError::Sink)?)
+            }
             Event::NodeEnd => {
                 let entry = match done.take() {
                     Some(e) => e,
@@ -102,7 +113,10 @@ pub fn import_nar<S: BlockSink>(input: impl BufRead, sink: &mut S) -> Result<Imp
                 };
                 match stack.last_mut() {
                     Some(Frame::Dir(d, pending)) => {
-                        d.add(pending.take().expect("the decoder announces entries"), entry);
+                        d.add(
+                            pending.take().expect("the decoder announces entries"),
+                            entry,
+                        );
                     }
                     _ => root = Some(entry),
                 }
@@ -128,7 +142,11 @@ pub enum ExportError {
 }
 
 /// Writes the DAG at `root` as a NAR; returns the NAR's size.
-pub fn export_nar(dag: &DagReader<'_>, root: &cid::Cid, out: impl Write) -> Result<u64, ExportError> {
+pub fn export_nar(
+    dag: &DagReader<'_>,
+    root: &cid::Cid,
+    out: impl Write,
+) -> Result<u64, ExportError> {
     let mut w = NarWriter::new(out);
     node(dag, root, &mut w)?;
     let n = w.bytes_written();
@@ -155,7 +173,11 @@ impl<W: Write> Write for Contents<'_, W> {
     }
 }
 
-fn node<W: Write>(dag: &DagReader<'_>, cid: &cid::Cid, w: &mut NarWriter<W>) -> Result<(), ExportError> {
+fn node<W: Write>(
+    dag: &DagReader<'_>,
+    cid: &cid::Cid,
+    w: &mut NarWriter<W>,
+) -> Result<(), ExportError> {
     match dag.kind(cid)? {
         Kind::File { size, executable } => {
             w.regular(executable, size)?;

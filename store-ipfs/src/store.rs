@@ -44,9 +44,17 @@ pub enum StoreError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("hash mismatch importing path '{path}';\n  specified: {expected}\n  got:       {got}")]
-    HashMismatch { path: String, expected: String, got: String },
+    HashMismatch {
+        path: String,
+        expected: String,
+        got: String,
+    },
     #[error("size mismatch importing path '{path}': specified {expected} bytes, got {got}")]
-    SizeMismatch { path: String, expected: u64, got: u64 },
+    SizeMismatch {
+        path: String,
+        expected: u64,
+        got: u64,
+    },
 }
 
 pub(crate) fn io_err<'a>(
@@ -217,12 +225,19 @@ impl Store {
     /// Imports a path's NAR from `input` (reading exactly its bytes) and
     /// registers it. Returns the record, or the existing one if the path
     /// was valid already (the NAR is still consumed).
-    pub fn add_nar(&mut self, input: impl std::io::BufRead, meta: NewPath) -> Result<PathRecord, StoreError> {
+    pub fn add_nar(
+        &mut self,
+        input: impl std::io::BufRead,
+        meta: NewPath,
+    ) -> Result<PathRecord, StoreError> {
         let shown = meta.path.to_string();
         let mut w = self.writer()?;
         let imported = crate::nar_dag::import_nar(input, &mut w).map_err(|e| match e {
             crate::nar_dag::ImportError::Sink(s) => s,
-            other => StoreError::Nar { path: shown.clone(), source: Box::new(other) },
+            other => StoreError::Nar {
+                path: shown.clone(),
+                source: Box::new(other),
+            },
         })?;
         let written = w.finish();
         if let Some(h) = meta.nar_hash {
@@ -236,7 +251,11 @@ impl Store {
         }
         if let Some(n) = meta.nar_size {
             if n != imported.nar_size {
-                return Err(StoreError::SizeMismatch { path: shown, expected: n, got: imported.nar_size });
+                return Err(StoreError::SizeMismatch {
+                    path: shown,
+                    expected: n,
+                    got: imported.nar_size,
+                });
             }
         }
         if let Some(existing) = self.catalogue.path_info(&meta.path)? {

@@ -20,7 +20,11 @@ use store_ipfs::store::{NewPath, Store};
 use store_ipfs::unixfs::add_path;
 
 fn nix_dump(p: &Path) -> Vec<u8> {
-    let out = Command::new("nix-store").arg("--dump").arg(p).output().expect("nix-store must be installed");
+    let out = Command::new("nix-store")
+        .arg("--dump")
+        .arg(p)
+        .output()
+        .expect("nix-store must be installed");
     assert!(out.status.success());
     out.stdout
 }
@@ -43,15 +47,24 @@ fn make(root: &Path) -> Vec<PathBuf> {
     fs::copy("/usr/bin/true", a.join("bin/true")).expect("copy true");
     fs::write(a.join("bin/script"), "#!/bin/sh\necho from-fuse\n").expect("write");
     fs::set_permissions(a.join("bin/script"), fs::Permissions::from_mode(0o755)).expect("chmod");
-    fs::write(a.join("big.bin"), (0..5_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect::<Vec<_>>())
-        .expect("write");
+    fs::write(
+        a.join("big.bin"),
+        (0..5_000_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .expect("write");
     std::os::unix::fs::symlink("bin/true", a.join("link")).expect("symlink");
     fs::create_dir_all(a.join("share/empty")).expect("mkdir");
     fs::write(a.join("share/empty-file"), "").expect("write");
     let wide = root.join("wide");
     fs::create_dir_all(&wide).expect("mkdir");
     for i in 0..4000 {
-        fs::write(wide.join(format!("entry-with-a-long-name-{i:05}")), format!("{i}\n")).expect("write");
+        fs::write(
+            wide.join(format!("entry-with-a-long-name-{i:05}")),
+            format!("{i}\n"),
+        )
+        .expect("write");
     }
     let single = root.join("single");
     fs::write(&single, "one file\n").expect("write");
@@ -68,15 +81,29 @@ fn exec_bits(root: &Path) -> BTreeSet<(PathBuf, bool)> {
                 stack.push(e.expect("entry").path());
             }
         } else if m.is_file() {
-            out.insert((p.strip_prefix(root).expect("prefix").to_owned(), m.permissions().mode() & 0o100 != 0));
+            out.insert((
+                p.strip_prefix(root).expect("prefix").to_owned(),
+                m.permissions().mode() & 0o100 != 0,
+            ));
         }
     }
     out
 }
 
 fn diff(a: &Path, b: &Path) {
-    let out = Command::new("diff").args(["-r", "--no-dereference"]).arg(a).arg(b).output().expect("diff");
-    assert!(out.status.success(), "{} vs {}: {}", a.display(), b.display(), String::from_utf8_lossy(&out.stdout));
+    let out = Command::new("diff")
+        .args(["-r", "--no-dereference"])
+        .arg(a)
+        .arg(b)
+        .output()
+        .expect("diff");
+    assert!(
+        out.status.success(),
+        "{} vs {}: {}",
+        a.display(),
+        b.display(),
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
@@ -88,9 +115,19 @@ fn store_view_equals_nix_store_restore() {
     let mut added = Vec::new();
     for src in make(&t.path().join("src")) {
         let nar = nix_dump(&src);
-        let name = src.file_name().expect("name").to_string_lossy().into_owned();
+        let name = src
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let path = sd
-            .make_fixed_output_path(&name, FileIngestionMethod::Recursive, &Hash::sha256(&nar), &BTreeSet::new(), false)
+            .make_fixed_output_path(
+                &name,
+                FileIngestionMethod::Recursive,
+                &Hash::sha256(&nar),
+                &BTreeSet::new(),
+                false,
+            )
             .expect("path");
         let rec = store
             .add_nar(
@@ -107,14 +144,21 @@ fn store_view_equals_nix_store_restore() {
                 },
             )
             .expect("add_nar");
-        assert_eq!(rec.root, add_path(&src, &mut store_ipfs::unixfs::NullSink::default()).expect("cid").cid);
+        assert_eq!(
+            rec.root,
+            add_path(&src, &mut store_ipfs::unixfs::NullSink::default())
+                .expect("cid")
+                .cid
+        );
         added.push((path, nar));
     }
     let mnt = t.path().join("mnt");
     fs::create_dir(&mnt).expect("mkdir");
     let session = mount(&state, View::StoreDir, &mnt).expect("mount (needs root and /dev/fuse)");
-    let listed: BTreeSet<String> =
-        fs::read_dir(&mnt).expect("readdir").map(|e| e.expect("e").file_name().to_string_lossy().into_owned()).collect();
+    let listed: BTreeSet<String> = fs::read_dir(&mnt)
+        .expect("readdir")
+        .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
+        .collect();
     for (path, nar) in &added {
         assert!(listed.contains(&path.to_string()), "{path} listed");
         let restored = t.path().join("restored").join(path.to_string());
@@ -122,14 +166,25 @@ fn store_view_equals_nix_store_restore() {
         nix_restore(nar, &restored);
         let served = mnt.join(path.to_string());
         diff(&restored, &served);
-        assert_eq!(exec_bits(&restored), exec_bits(&served), "{path}: executable bits");
+        assert_eq!(
+            exec_bits(&restored),
+            exec_bits(&served),
+            "{path}: executable bits"
+        );
         // The served NAR is Nix's NAR.
-        assert!(nix_dump(&served) == *nar, "{path}: nix-store --dump of the mount");
+        assert!(
+            nix_dump(&served) == *nar,
+            "{path}: nix-store --dump of the mount"
+        );
     }
     let tools = mnt.join(added[0].0.to_string());
-    let out = Command::new(tools.join("bin/true")).status().expect("exec from FUSE");
+    let out = Command::new(tools.join("bin/true"))
+        .status()
+        .expect("exec from FUSE");
     assert!(out.success());
-    let out = Command::new(tools.join("bin/script")).output().expect("exec script");
+    let out = Command::new(tools.join("bin/script"))
+        .output()
+        .expect("exec script");
     assert_eq!(out.stdout, b"from-fuse\n");
     // mmap through the kernel (python's mmap module).
     let py = Command::new("python3")
@@ -138,10 +193,14 @@ fn store_view_equals_nix_store_restore() {
         .arg(tools.join("big.bin"))
         .output()
         .expect("python3");
-    let want = Hash::sha256(&fs::read(t.path().join("src/tools/big.bin")).expect("src")).to_base16();
+    let want =
+        Hash::sha256(&fs::read(t.path().join("src/tools/big.bin")).expect("src")).to_base16();
     assert_eq!(String::from_utf8_lossy(&py.stdout).trim(), want);
     assert!(fs::write(tools.join("new"), "x").is_err(), "read-only");
-    assert!(!mnt.join("00000000000000000000000000000000-missing").exists());
+    assert!(
+        !mnt.join("00000000000000000000000000000000-missing")
+            .exists()
+    );
     session.umount_and_join().expect("unmount");
 }
 
@@ -154,13 +213,17 @@ fn cid_view_and_corruption() {
     let mut w = store.writer().expect("writer");
     let root = add_path(&src, &mut w).expect("add");
     let written = w.finish();
-    store.commit_pin(written, "tester", "pkg", &root.cid).expect("pin");
+    store
+        .commit_pin(written, "tester", "pkg", &root.cid)
+        .expect("pin");
     let mnt = t.path().join("mnt");
     fs::create_dir(&mnt).expect("mkdir");
     let session = mount(&state, View::Cids, &mnt).expect("mount");
     diff(&src, &mnt.join(root.cid.to_string()));
-    let names: Vec<String> =
-        fs::read_dir(&mnt).expect("root").map(|e| e.expect("e").file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = fs::read_dir(&mnt)
+        .expect("root")
+        .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(names, vec![root.cid.to_string()], "the root lists pins");
     session.umount_and_join().expect("unmount");
 
@@ -178,6 +241,10 @@ fn cid_view_and_corruption() {
     fs::write(&p, b).expect("write");
     let session = mount(&state, View::Cids, &mnt).expect("mount");
     let r = fs::read(mnt.join(root.cid.to_string()).join("big.bin"));
-    assert_eq!(r.map(|_| ()).map_err(|e| e.raw_os_error()), Err(Some(5)), "EIO, never wrong bytes");
+    assert_eq!(
+        r.map(|_| ()).map_err(|e| e.raw_os_error()),
+        Err(Some(5)),
+        "EIO, never wrong bytes"
+    );
     session.umount_and_join().expect("unmount");
 }

@@ -13,14 +13,29 @@ use store_ipfs::store::Store;
 use store_ipfs::unixfs::{MemorySink, add_path};
 
 fn nix_dump(p: &Path) -> Vec<u8> {
-    let out = Command::new("nix-store").arg("--dump").arg(p).output().expect("nix-store must be installed");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("nix-store")
+        .arg("--dump")
+        .arg(p)
+        .output()
+        .expect("nix-store must be installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
 fn nix_hash(p: &Path) -> String {
-    let out = Command::new("nix-hash").args(["--type", "sha256"]).arg(p).output().expect("nix-hash");
-    String::from_utf8(out.stdout).expect("utf8").trim().to_owned()
+    let out = Command::new("nix-hash")
+        .args(["--type", "sha256"])
+        .arg(p)
+        .output()
+        .expect("nix-hash");
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned()
 }
 
 fn trees(root: &Path) -> Vec<std::path::PathBuf> {
@@ -33,10 +48,30 @@ fn trees(root: &Path) -> Vec<std::path::PathBuf> {
     fs::set_permissions(t.join("empty-exe"), fs::Permissions::from_mode(0o700)).expect("chmod");
     std::os::unix::fs::symlink("exe", t.join("link")).expect("symlink");
     std::os::unix::fs::symlink("/nonexistent/x", t.join("dangling")).expect("symlink");
-    fs::write(t.join("big"), (0..3_500_000u32).map(|i| (i % 253) as u8).collect::<Vec<u8>>()).expect("write");
-    fs::write(t.join("big-exe"), (0..2_200_000u32).map(|i| (i % 249) as u8).collect::<Vec<u8>>()).expect("write");
+    fs::write(
+        t.join("big"),
+        (0..3_500_000u32)
+            .map(|i| (i % 253) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .expect("write");
+    fs::write(
+        t.join("big-exe"),
+        (0..2_200_000u32)
+            .map(|i| (i % 249) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .expect("write");
     fs::set_permissions(t.join("big-exe"), fs::Permissions::from_mode(0o755)).expect("chmod");
-    for n in ["with space", "new\nline", "ü-utf8", ".hidden", "A", "a", "-dash"] {
+    for n in [
+        "with space",
+        "new\nline",
+        "ü-utf8",
+        ".hidden",
+        "A",
+        "a",
+        "-dash",
+    ] {
         fs::write(t.join(n), n).expect("write");
     }
     let mut d = t.join("deep");
@@ -48,7 +83,11 @@ fn trees(root: &Path) -> Vec<std::path::PathBuf> {
     let wide = root.join("wide");
     fs::create_dir_all(&wide).expect("mkdir");
     for i in 0..6000 {
-        fs::write(wide.join(format!("file-number-{i:05}-padding")), format!("{i}")).expect("write");
+        fs::write(
+            wide.join(format!("file-number-{i:05}-padding")),
+            format!("{i}"),
+        )
+        .expect("write");
     }
     let single = root.join("single-file");
     fs::write(&single, "just a file\n").expect("write");
@@ -68,19 +107,37 @@ fn nar_dag_nar_is_identity_and_hash_matches_nix() {
         let imported = import_nar(&mut input, &mut sink).expect("import");
         assert_eq!(input, b"TRAILER", "import reads exactly the NAR");
         assert_eq!(imported.nar_size, nar.len() as u64);
-        assert_eq!(imported.nar_hash.to_base16(), nix_hash(&p), "{}", p.display());
+        assert_eq!(
+            imported.nar_hash.to_base16(),
+            nix_hash(&p),
+            "{}",
+            p.display()
+        );
         // The DAG equals the one made from the file system directly.
-        assert_eq!(imported.root, add_path(&p, &mut MemorySink::default()).expect("add"), "{}", p.display());
+        assert_eq!(
+            imported.root,
+            add_path(&p, &mut MemorySink::default()).expect("add"),
+            "{}",
+            p.display()
+        );
         // And back: write the blocks to a store and export.
-        let state = tmp.path().join(format!("state-{}", p.file_name().expect("name").to_string_lossy()));
+        let state = tmp.path().join(format!(
+            "state-{}",
+            p.file_name().expect("name").to_string_lossy()
+        ));
         let store = Store::open(&state).expect("store");
         for (cid, block) in &sink.blocks {
             store.blocks.put(cid, block).expect("put");
         }
         let mut out = Vec::new();
-        let n = export_nar(&DagReader::new(&store.blocks), &imported.root.cid, &mut out).expect("export");
+        let n = export_nar(&DagReader::new(&store.blocks), &imported.root.cid, &mut out)
+            .expect("export");
         assert_eq!(n, nar.len() as u64);
-        assert!(out == nar, "{}: DAG -> NAR differs from nix-store --dump", p.display());
+        assert!(
+            out == nar,
+            "{}: DAG -> NAR differs from nix-store --dump",
+            p.display()
+        );
     }
 }
 
@@ -91,7 +148,10 @@ fn bad_nars_are_refused() {
     let nar = nix_dump(p);
     for cut in [0, 1, 8, 64, 200, nar.len() / 2, nar.len() - 1] {
         let r = import_nar(&nar[..cut], &mut MemorySink::default());
-        assert!(matches!(r, Err(ImportError::Nar(_))), "truncated at {cut}: {r:?}");
+        assert!(
+            matches!(r, Err(ImportError::Nar(_))),
+            "truncated at {cut}: {r:?}"
+        );
     }
     let mut evil = nar.clone();
     // Rename the first entry ("-dash") to "../da": a path escape attempt.

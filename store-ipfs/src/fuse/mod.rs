@@ -28,9 +28,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cid::Cid;
 use fuser::{
-    BackingId, Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
-    KernelConfig, LockOwner, MountOption, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
-    ReplyOpen, Request, SessionACL,
+    BackingId, Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
+    INodeNo, InitFlags, KernelConfig, LockOwner, MountOption, OpenFlags, ReplyAttr, ReplyData,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, Request, SessionACL,
 };
 use nix_formats::store_path::StorePath;
 
@@ -87,7 +87,12 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 fn attr(ino: u64, kind: &Kind) -> FileAttr {
     let (size, ft, perm, nlink) = match kind {
-        Kind::File { size, executable } => (*size, FileType::RegularFile, if *executable { 0o555 } else { 0o444 }, 1),
+        Kind::File { size, executable } => (
+            *size,
+            FileType::RegularFile,
+            if *executable { 0o555 } else { 0o444 },
+            1,
+        ),
         Kind::Directory => (0, FileType::Directory, 0o555, 2),
         Kind::Symlink { target } => (target.len() as u64, FileType::Symlink, 0o777, 1),
     };
@@ -122,7 +127,8 @@ fn file_type(kind: &Kind) -> FileType {
 impl StoreFs {
     /// A view over the store at `state`.
     pub fn new(state: &Path, view: View) -> Result<Self, crate::store::StoreError> {
-        let blocks = BlockStore::open(state).map_err(crate::store::io_err("block directory", state))?;
+        let blocks =
+            BlockStore::open(state).map_err(crate::store::io_err("block directory", state))?;
         let catalogue = match view {
             View::StoreDir => Some(Mutex::new(Catalogue::open(state)?)),
             View::Cids => None,
@@ -143,14 +149,18 @@ impl StoreFs {
 
     /// The root directory's child called `name`, if any.
     fn root_lookup(&self, name: &[u8]) -> Result<Option<u64>, DagError> {
-        let Ok(name) = std::str::from_utf8(name) else { return Ok(None) };
+        let Ok(name) = std::str::from_utf8(name) else {
+            return Ok(None);
+        };
         let cid = match self.view {
             View::Cids => match name.parse::<Cid>() {
                 Ok(c) if self.table.blocks.has(&c) => c,
                 _ => return Ok(None),
             },
             View::StoreDir => {
-                let Ok(path) = StorePath::from_base_name(name) else { return Ok(None) };
+                let Ok(path) = StorePath::from_base_name(name) else {
+                    return Ok(None);
+                };
                 let cat = self.catalogue.as_ref().expect("store view has a catalogue");
                 let rec = cat.lock().expect("catalogue lock").path_info(&path);
                 match rec {
@@ -158,7 +168,10 @@ impl StoreFs {
                     Ok(None) => return Ok(None),
                     Err(e) => {
                         eprintln!("pkgchain-fuse: catalogue: {}", error_chain(&e));
-                        return Err(DagError::Invalid { cid: Cid::default(), why: "catalogue unavailable" });
+                        return Err(DagError::Invalid {
+                            cid: Cid::default(),
+                            why: "catalogue unavailable",
+                        });
                     }
                 }
             }
@@ -171,13 +184,21 @@ impl StoreFs {
             View::Cids => self
                 .pins
                 .list()
-                .map(|(live, _)| live.into_iter().map(|p| (p.cid.to_string().into_bytes(), p.cid)).collect())
+                .map(|(live, _)| {
+                    live.into_iter()
+                        .map(|p| (p.cid.to_string().into_bytes(), p.cid))
+                        .collect()
+                })
                 .unwrap_or_default(),
             View::StoreDir => {
                 let cat = self.catalogue.as_ref().expect("store view has a catalogue");
                 let all = cat.lock().expect("catalogue lock").all_paths();
-                all.map(|v| v.into_iter().map(|(p, c)| (p.to_string().into_bytes(), c)).collect())
-                    .unwrap_or_default()
+                all.map(|v| {
+                    v.into_iter()
+                        .map(|(p, c)| (p.to_string().into_bytes(), c))
+                        .collect()
+                })
+                .unwrap_or_default()
             }
         }
     }
@@ -186,7 +207,13 @@ impl StoreFs {
         self.table.node(ino).ok_or(Errno::ENOENT)
     }
 
-    fn read_range(&self, ino: u64, node: &Node, offset: u64, size: u32) -> Result<Vec<u8>, DagError> {
+    fn read_range(
+        &self,
+        ino: u64,
+        node: &Node,
+        offset: u64,
+        size: u32,
+    ) -> Result<Vec<u8>, DagError> {
         let layout = self.table.layout(ino, &node.cid)?;
         let end = offset.saturating_add(u64::from(size));
         let mut out = Vec::with_capacity(size as usize);
@@ -212,8 +239,12 @@ impl StoreFs {
 impl Filesystem for StoreFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.set_max_readahead(1 << 20);
-        let _ = config.add_capabilities(InitFlags::FUSE_CACHE_SYMLINKS | InitFlags::FUSE_PARALLEL_DIROPS);
-        self.passthrough.store(config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok(), Ordering::Relaxed);
+        let _ = config
+            .add_capabilities(InitFlags::FUSE_CACHE_SYMLINKS | InitFlags::FUSE_PARALLEL_DIROPS);
+        self.passthrough.store(
+            config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok(),
+            Ordering::Relaxed,
+        );
         Ok(())
     }
 
@@ -236,7 +267,11 @@ impl Filesystem for StoreFs {
         match found {
             Ok(Some(ino)) => {
                 let node = self.table.node(ino).expect("inode just allocated");
-                let ttl = if parent.0 == ROOT && self.view == View::StoreDir { ROOT_TTL } else { FOREVER };
+                let ttl = if parent.0 == ROOT && self.view == View::StoreDir {
+                    ROOT_TTL
+                } else {
+                    FOREVER
+                };
                 reply.entry(&ttl, &attr(ino, &node.kind), Generation(0));
             }
             Ok(None) => reply.error(Errno::ENOENT),
@@ -256,7 +291,10 @@ impl Filesystem for StoreFs {
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
         match self.node_or_err(ino.0) {
-            Ok(Node { kind: Kind::Symlink { target }, .. }) => reply.data(&target),
+            Ok(Node {
+                kind: Kind::Symlink { target },
+                ..
+            }) => reply.data(&target),
             Ok(_) => reply.error(Errno::EINVAL),
             Err(e) => reply.error(e),
         }
@@ -270,7 +308,9 @@ impl Filesystem for StoreFs {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        let Kind::File { size, .. } = node.kind else { return reply.error(Errno::EISDIR) };
+        let Kind::File { size, .. } = node.kind else {
+            return reply.error(Errno::EISDIR);
+        };
         if self.passthrough.load(Ordering::Relaxed) && node.cid.codec() == RAW && size > 0 {
             // One raw block: hand the kernel the block file itself.
             if let Err(e) = self.table.ensure_verified(&node.cid) {
@@ -279,17 +319,28 @@ impl Filesystem for StoreFs {
             let mut backing = self.backing.lock().expect("backing lock");
             if let Some((id, n)) = backing.get_mut(&ino.0) {
                 *n += 1;
-                return reply.opened_passthrough(FileHandle(ino.0), FopenFlags::FOPEN_KEEP_CACHE, id);
+                return reply.opened_passthrough(
+                    FileHandle(ino.0),
+                    FopenFlags::FOPEN_KEEP_CACHE,
+                    id,
+                );
             }
-            let opened = File::open(self.table.blocks.path_of(&node.cid)).and_then(|f| reply.open_backing(f));
+            let opened = File::open(self.table.blocks.path_of(&node.cid))
+                .and_then(|f| reply.open_backing(f));
             match opened {
                 Ok(id) => {
                     let entry = backing.entry(ino.0).or_insert((id, 0));
                     entry.1 += 1;
-                    return reply.opened_passthrough(FileHandle(ino.0), FopenFlags::FOPEN_KEEP_CACHE, &entry.0);
+                    return reply.opened_passthrough(
+                        FileHandle(ino.0),
+                        FopenFlags::FOPEN_KEEP_CACHE,
+                        &entry.0,
+                    );
                 }
                 Err(e) => {
-                    eprintln!("pkgchain-fuse: passthrough unavailable ({e}); serving reads instead");
+                    eprintln!(
+                        "pkgchain-fuse: passthrough unavailable ({e}); serving reads instead"
+                    );
                     self.passthrough.store(false, Ordering::Relaxed);
                 }
             }
@@ -340,17 +391,34 @@ impl Filesystem for StoreFs {
         reply.ok();
     }
 
-    fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
-        let mut entries: Vec<(u64, FileType, Vec<u8>)> =
-            vec![(ino.0, FileType::Directory, b".".to_vec()), (ROOT, FileType::Directory, b"..".to_vec())];
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let mut entries: Vec<(u64, FileType, Vec<u8>)> = vec![
+            (ino.0, FileType::Directory, b".".to_vec()),
+            (ROOT, FileType::Directory, b"..".to_vec()),
+        ];
         if ino.0 == ROOT {
             for (name, cid) in self.root_entries() {
                 match self.table.inode_of(&cid) {
                     Ok(child) => {
-                        let kind = self.table.node(child).map(|n| n.kind).unwrap_or(Kind::Directory);
+                        let kind = self
+                            .table
+                            .node(child)
+                            .map(|n| n.kind)
+                            .unwrap_or(Kind::Directory);
                         entries.push((child, file_type(&kind), name));
                     }
-                    Err(e) => eprintln!("pkgchain-fuse: {}: {}", String::from_utf8_lossy(&name), error_chain(&e)),
+                    Err(e) => eprintln!(
+                        "pkgchain-fuse: {}: {}",
+                        String::from_utf8_lossy(&name),
+                        error_chain(&e)
+                    ),
                 }
             }
         } else {
@@ -364,7 +432,11 @@ impl Filesystem for StoreFs {
             match self.table.dir(ino.0, &node.cid) {
                 Ok(list) => {
                     for (name, child) in list.iter() {
-                        let kind = self.table.node(*child).map(|n| n.kind).unwrap_or(Kind::Directory);
+                        let kind = self
+                            .table
+                            .node(*child)
+                            .map(|n| n.kind)
+                            .unwrap_or(Kind::Directory);
                         entries.push((*child, file_type(&kind), name.clone()));
                     }
                 }
@@ -382,7 +454,11 @@ impl Filesystem for StoreFs {
 
 /// Mounts a view at `mountpoint` in the background; dropping the session
 /// (or calling `umount_and_join`) unmounts it.
-pub fn mount(state: &Path, view: View, mountpoint: &Path) -> Result<fuser::BackgroundSession, crate::store::StoreError> {
+pub fn mount(
+    state: &Path,
+    view: View,
+    mountpoint: &Path,
+) -> Result<fuser::BackgroundSession, crate::store::StoreError> {
     let fs = StoreFs::new(state, view)?;
     let mut cfg = Config::default();
     cfg.mount_options = vec![
@@ -399,7 +475,8 @@ pub fn mount(state: &Path, view: View, mountpoint: &Path) -> Result<fuser::Backg
     cfg.acl = SessionACL::All;
     cfg.n_threads = Some(4);
     cfg.clone_fd = true;
-    fuser::spawn_mount(fs, mountpoint, &cfg).map_err(crate::store::io_err("mount point", mountpoint))
+    fuser::spawn_mount(fs, mountpoint, &cfg)
+        .map_err(crate::store::io_err("mount point", mountpoint))
 }
 
 /// Time the mount was made, for logs.

@@ -22,6 +22,9 @@ pub struct Node {
     pub kind: Kind,
 }
 
+/// A directory listing: (name, inode), sorted by name bytes.
+pub type Listing = Arc<Vec<(Vec<u8>, u64)>>;
+
 /// A range of a file that lives at `block_off` in block `cid`.
 #[derive(Debug, Clone, Copy)]
 pub struct Piece {
@@ -42,7 +45,7 @@ struct Inodes {
 pub struct Table {
     pub blocks: BlockStore,
     inodes: RwLock<Inodes>,
-    dirs: Mutex<HashMap<u64, Arc<Vec<(Vec<u8>, u64)>>>>,
+    dirs: Mutex<HashMap<u64, Listing>>,
     layouts: Mutex<HashMap<u64, Arc<Vec<Piece>>>>,
     verified: Mutex<HashSet<Cid>>,
 }
@@ -81,7 +84,12 @@ impl Table {
 
     pub fn node(&self, ino: u64) -> Option<Node> {
         let idx = ino.checked_sub(ROOT + 1)?;
-        self.inodes.read().expect("inode lock").nodes.get(idx as usize).cloned()
+        self.inodes
+            .read()
+            .expect("inode lock")
+            .nodes
+            .get(idx as usize)
+            .cloned()
     }
 
     fn mark_verified(&self, cid: &Cid) {
@@ -99,7 +107,7 @@ impl Table {
     }
 
     /// A directory's entries with their inodes, sorted by name.
-    pub fn dir(&self, ino: u64, cid: &Cid) -> Result<Arc<Vec<(Vec<u8>, u64)>>, DagError> {
+    pub fn dir(&self, ino: u64, cid: &Cid) -> Result<Listing, DagError> {
         if let Some(d) = self.dirs.lock().expect("dir lock").get(&ino) {
             return Ok(d.clone());
         }
@@ -120,41 +128,76 @@ impl Table {
         let mut pieces = Vec::new();
         self.walk(cid, 0, &mut pieces, 0)?;
         let pieces = Arc::new(pieces);
-        self.layouts.lock().expect("layout lock").insert(ino, pieces.clone());
+        self.layouts
+            .lock()
+            .expect("layout lock")
+            .insert(ino, pieces.clone());
         Ok(pieces)
     }
 
-    fn walk(&self, cid: &Cid, file_off: u64, out: &mut Vec<Piece>, depth: usize) -> Result<u64, DagError> {
+    fn walk(
+        &self,
+        cid: &Cid,
+        file_off: u64,
+        out: &mut Vec<Piece>,
+        depth: usize,
+    ) -> Result<u64, DagError> {
         if depth > 8 {
-            return Err(DagError::Invalid { cid: *cid, why: "file DAG too deep" });
+            return Err(DagError::Invalid {
+                cid: *cid,
+                why: "file DAG too deep",
+            });
         }
         let block = self.blocks.get(cid)?;
         self.mark_verified(cid);
         if cid.codec() == RAW {
             if !block.is_empty() {
-                out.push(Piece { file_off, len: block.len() as u64, cid: *cid, block_off: 0 });
+                out.push(Piece {
+                    file_off,
+                    len: block.len() as u64,
+                    cid: *cid,
+                    block_off: 0,
+                });
             }
             return Ok(block.len() as u64);
         }
         let node = decode_node(&block).map_err(|source| DagError::Decode { cid: *cid, source })?;
-        let data = node.data.ok_or(DagError::Invalid { cid: *cid, why: "no UnixFS data" })?;
-        let fs = UnixFsData::decode(data).map_err(|source| DagError::Decode { cid: *cid, source })?;
+        let data = node.data.ok_or(DagError::Invalid {
+            cid: *cid,
+            why: "no UnixFS data",
+        })?;
+        let fs =
+            UnixFsData::decode(data).map_err(|source| DagError::Decode { cid: *cid, source })?;
         if !matches!(fs.ty, Some(DataType::File | DataType::Raw)) {
-            return Err(DagError::Invalid { cid: *cid, why: "not a file" });
+            return Err(DagError::Invalid {
+                cid: *cid,
+                why: "not a file",
+            });
         }
         let mut pos = file_off;
         if let Some(inline) = fs.data.filter(|d| !d.is_empty()) {
             let block_off = inline.as_ptr() as usize - block.as_ptr() as usize;
-            out.push(Piece { file_off: pos, len: inline.len() as u64, cid: *cid, block_off: block_off as u64 });
+            out.push(Piece {
+                file_off: pos,
+                len: inline.len() as u64,
+                cid: *cid,
+                block_off: block_off as u64,
+            });
             pos += inline.len() as u64;
         }
         if node.links.len() != fs.blocksizes.len() {
-            return Err(DagError::Invalid { cid: *cid, why: "number of links and blocksizes differ" });
+            return Err(DagError::Invalid {
+                cid: *cid,
+                why: "number of links and blocksizes differ",
+            });
         }
         for (link, &size) in node.links.iter().zip(&fs.blocksizes) {
             let got = self.walk(&link.cid, pos, out, depth + 1)?;
             if got != size {
-                return Err(DagError::Invalid { cid: link.cid, why: "child size differs from its parent's blocksizes" });
+                return Err(DagError::Invalid {
+                    cid: link.cid,
+                    why: "child size differs from its parent's blocksizes",
+                });
             }
             pos += size;
         }
