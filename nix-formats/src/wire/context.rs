@@ -48,13 +48,20 @@ pub struct WireContext {
 impl WireContext {
     /// `/nix/store`, default limits, at `version`.
     pub fn new(version: ProtocolVersion) -> Self {
-        WireContext { version, store_dir: StoreDir::default(), limits: Limits::default() }
+        WireContext {
+            version,
+            store_dir: StoreDir::default(),
+            limits: Limits::default(),
+        }
     }
 
     /// The same context at another version (AddMultipleToStore items are
     /// always encoded at 1.16, whatever was negotiated).
     pub fn at_version(&self, version: ProtocolVersion) -> Self {
-        WireContext { version, ..self.clone() }
+        WireContext {
+            version,
+            ..self.clone()
+        }
     }
 }
 

@@ -31,7 +31,12 @@ pub struct Decoder<'a> {
 
 impl<'a> Decoder<'a> {
     pub fn new(input: &'a [u8], cx: &'a WireContext) -> Self {
-        Decoder { input, pos: 0, cx, canonical: true }
+        Decoder {
+            input,
+            pos: 0,
+            cx,
+            canonical: true,
+        }
     }
 
     /// Bytes consumed so far.
@@ -80,7 +85,11 @@ impl<'a> Decoder<'a> {
 
     fn need(&self, n: usize) -> Result<(), DecodeError> {
         let have = self.input.len() - self.pos;
-        if have < n { Err(DecodeError::Incomplete { needed: n - have }) } else { Ok(()) }
+        if have < n {
+            Err(DecodeError::Incomplete { needed: n - have })
+        } else {
+            Ok(())
+        }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
@@ -93,7 +102,9 @@ impl<'a> Decoder<'a> {
     /// A u64, little-endian.
     pub fn u64(&mut self) -> Result<u64, DecodeError> {
         let b = self.take(8)?;
-        Ok(u64::from_le_bytes(b.try_into().expect("take(8) returns 8 bytes")))
+        Ok(u64::from_le_bytes(
+            b.try_into().expect("take(8) returns 8 bytes"),
+        ))
     }
 
     /// A bool: any non-zero u64 is true (as Nix reads it).
@@ -107,11 +118,21 @@ impl<'a> Decoder<'a> {
 
     /// A u64 that must be below `bound`; `expected` names the type for the
     /// error.
-    pub fn u64_below(&mut self, field: &'static str, expected: &'static str, bound: u64) -> Result<u64, DecodeError> {
+    pub fn u64_below(
+        &mut self,
+        field: &'static str,
+        expected: &'static str,
+        bound: u64,
+    ) -> Result<u64, DecodeError> {
         let offset = self.pos;
         let v = self.u64()?;
         if v >= bound {
-            return Err(DecodeError::BadValue { field, offset, expected, found: v });
+            return Err(DecodeError::BadValue {
+                field,
+                offset,
+                expected,
+                found: v,
+            });
         }
         Ok(v)
     }
@@ -124,14 +145,23 @@ impl<'a> Decoder<'a> {
     /// A padded byte string of at most `limit` bytes (and never more than
     /// [`Limits::max_string_len`]), borrowed from the input. The length is
     /// checked before the data is waited for.
-    pub fn bytes_ref_max(&mut self, field: &'static str, limit: usize) -> Result<&'a [u8], DecodeError> {
+    pub fn bytes_ref_max(
+        &mut self,
+        field: &'static str,
+        limit: usize,
+    ) -> Result<&'a [u8], DecodeError> {
         let offset = self.pos;
         let len = self.u64()?;
         let limit = limit.min(self.cx.limits.max_string_len);
         let n = usize::try_from(len)
             .ok()
             .filter(|&n| n <= limit)
-            .ok_or(DecodeError::TooLong { field, offset, len, limit })?;
+            .ok_or(DecodeError::TooLong {
+                field,
+                offset,
+                len,
+                limit,
+            })?;
         let pad = padding(n);
         self.need(n + pad)?;
         let data = self.take(n)?;
@@ -150,7 +180,11 @@ impl<'a> Decoder<'a> {
     pub fn str_ref(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
         let offset = self.pos;
         let b = self.bytes_ref(field)?;
-        std::str::from_utf8(b).map_err(|source| DecodeError::NotUtf8 { field, offset: offset + 8, source })
+        std::str::from_utf8(b).map_err(|source| DecodeError::NotUtf8 {
+            field,
+            offset: offset + 8,
+            source,
+        })
     }
 
     /// A padded string that must be UTF-8.
@@ -162,17 +196,35 @@ impl<'a> Decoder<'a> {
     pub fn store_path(&mut self, field: &'static str) -> Result<StorePath, DecodeError> {
         let offset = self.pos;
         let s = self.str_ref(field)?;
-        self.cx.store_dir.parse_path(s).map_err(|source| DecodeError::StorePath { field, offset, source })
+        self.cx
+            .store_dir
+            .parse_path(s)
+            .map_err(|source| DecodeError::StorePath {
+                field,
+                offset,
+                source,
+            })
     }
 
     /// An optional store path: the empty string means none.
-    pub fn opt_store_path(&mut self, field: &'static str) -> Result<Option<StorePath>, DecodeError> {
+    pub fn opt_store_path(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Option<StorePath>, DecodeError> {
         let offset = self.pos;
         let s = self.str_ref(field)?;
         if s.is_empty() {
             return Ok(None);
         }
-        self.cx.store_dir.parse_path(s).map(Some).map_err(|source| DecodeError::StorePath { field, offset, source })
+        self.cx
+            .store_dir
+            .parse_path(s)
+            .map(Some)
+            .map_err(|source| DecodeError::StorePath {
+                field,
+                offset,
+                source,
+            })
     }
 
     /// The count that starts a list, set or map, checked against the limit.
@@ -182,10 +234,16 @@ impl<'a> Decoder<'a> {
         let offset = self.pos;
         let count = self.u64()?;
         let limit = self.cx.limits.max_collection_len;
-        let n = usize::try_from(count)
-            .ok()
-            .filter(|&n| n <= limit)
-            .ok_or(DecodeError::TooMany { field, offset, count, limit })?;
+        let n =
+            usize::try_from(count)
+                .ok()
+                .filter(|&n| n <= limit)
+                .ok_or(DecodeError::TooMany {
+                    field,
+                    offset,
+                    count,
+                    limit,
+                })?;
         Ok((n, n.min((self.input.len() - self.pos) / 8)))
     }
 
@@ -258,14 +316,20 @@ impl<'a> Decoder<'a> {
     }
 
     /// A map of UTF-8 strings to UTF-8 strings.
-    pub fn string_map(&mut self, field: &'static str) -> Result<BTreeMap<String, String>, DecodeError> {
+    pub fn string_map(
+        &mut self,
+        field: &'static str,
+    ) -> Result<BTreeMap<String, String>, DecodeError> {
         self.map(field, |d| d.string(field), |d| d.string(field))
     }
 }
 
 /// Decodes one `T` from the start of `input`, returning it with the number
 /// of bytes it took.
-pub fn decode_prefix<T: WireDecode>(input: &[u8], cx: &WireContext) -> Result<(T, usize), DecodeError> {
+pub fn decode_prefix<T: WireDecode>(
+    input: &[u8],
+    cx: &WireContext,
+) -> Result<(T, usize), DecodeError> {
     let mut d = Decoder::new(input, cx);
     let v = T::decode(&mut d)?;
     Ok((v, d.pos()))

@@ -21,10 +21,20 @@ pub enum DecodeError {
     Incomplete { needed: usize },
 
     #[error("{field} at offset {offset}: length {len} exceeds the limit of {limit} bytes")]
-    TooLong { field: &'static str, offset: usize, len: u64, limit: usize },
+    TooLong {
+        field: &'static str,
+        offset: usize,
+        len: u64,
+        limit: usize,
+    },
 
     #[error("{field} at offset {offset}: {count} items exceed the limit of {limit}")]
-    TooMany { field: &'static str, offset: usize, count: u64, limit: usize },
+    TooMany {
+        field: &'static str,
+        offset: usize,
+        count: u64,
+        limit: usize,
+    },
 
     #[error("{field} at offset {offset}: string padding is not zero")]
     BadPadding { field: &'static str, offset: usize },
@@ -38,10 +48,20 @@ pub enum DecodeError {
     },
 
     #[error("{field} at offset {offset}: {found} is not a valid {expected}")]
-    BadValue { field: &'static str, offset: usize, expected: &'static str, found: u64 },
+    BadValue {
+        field: &'static str,
+        offset: usize,
+        expected: &'static str,
+        found: u64,
+    },
 
     #[error("{field} at offset {offset}: expected {expected:?}, found {found:?}")]
-    Unexpected { field: &'static str, offset: usize, expected: &'static str, found: String },
+    Unexpected {
+        field: &'static str,
+        offset: usize,
+        expected: &'static str,
+        found: String,
+    },
 
     #[error("{field} at offset {offset}: {source}")]
     StorePath {
@@ -87,5 +107,8 @@ impl DecodeError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EncodeError {
     #[error("cannot send {what} to a peer speaking protocol {version}")]
-    NotRepresentable { what: String, version: ProtocolVersion },
+    NotRepresentable {
+        what: String,
+        version: ProtocolVersion,
+    },
 }

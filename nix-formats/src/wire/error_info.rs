@@ -28,7 +28,12 @@ pub struct ErrorInfo {
 impl ErrorInfo {
     /// An error at level Error with exit status 1 and no traces.
     pub fn new(message: impl Into<Vec<u8>>) -> Self {
-        ErrorInfo { level: Verbosity::Error, message: message.into(), traces: Vec::new(), exit_status: 1 }
+        ErrorInfo {
+            level: Verbosity::Error,
+            message: message.into(),
+            traces: Vec::new(),
+            exit_status: 1,
+        }
     }
 
     /// Adds a trace line ("while …").
@@ -43,13 +48,23 @@ impl WireDecode for ErrorInfo {
         if !d.version().at_least(26) {
             let message = d.bytes("error message")?;
             let exit_status = d.u64()?;
-            return Ok(ErrorInfo { level: Verbosity::Error, message, traces: Vec::new(), exit_status });
+            return Ok(ErrorInfo {
+                level: Verbosity::Error,
+                message,
+                traces: Vec::new(),
+                exit_status,
+            });
         }
         let offset = d.pos();
         let ty = d.bytes_ref("error type")?;
         if ty != ERROR_TYPE.as_bytes() {
             let found = String::from_utf8_lossy(ty).into_owned();
-            return Err(DecodeError::Unexpected { field: "error type", offset, expected: ERROR_TYPE, found });
+            return Err(DecodeError::Unexpected {
+                field: "error type",
+                offset,
+                expected: ERROR_TYPE,
+                found,
+            });
         }
         let level = Verbosity::decode_field(d, "error level")?;
         // The old name field: Nix ignores it, and so do we.
@@ -62,7 +77,12 @@ impl WireDecode for ErrorInfo {
             no_position(d, "trace position")?;
             d.bytes("trace")
         })?;
-        Ok(ErrorInfo { level, message, traces, exit_status: 1 })
+        Ok(ErrorInfo {
+            level,
+            message,
+            traces,
+            exit_status: 1,
+        })
     }
 }
 
@@ -71,7 +91,12 @@ fn no_position(d: &mut Decoder<'_>, field: &'static str) -> Result<(), DecodeErr
     let offset = d.pos();
     match d.u64()? {
         0 => Ok(()),
-        v => Err(DecodeError::Unexpected { field, offset, expected: "0 (no position)", found: v.to_string() }),
+        v => Err(DecodeError::Unexpected {
+            field,
+            offset,
+            expected: "0 (no position)",
+            found: v.to_string(),
+        }),
     }
 }
 

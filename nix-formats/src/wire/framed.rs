@@ -48,7 +48,12 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     /// A decoder refusing frames longer than `max_frame_len`.
     pub fn new(max_frame_len: usize) -> Self {
-        FrameDecoder { state: State::Header, max_frame_len, offset: 0, payload_len: 0 }
+        FrameDecoder {
+            state: State::Header,
+            max_frame_len,
+            offset: 0,
+            payload_len: 0,
+        }
     }
 
     /// Consumes a prefix of `input` and reports what it held. Returns the
@@ -61,11 +66,20 @@ impl FrameDecoder {
             State::Data(remaining) => (0, remaining),
             State::Header => {
                 let Some(header) = input.get(..8) else {
-                    return Ok((0, FrameEvent::NeedMore { needed: 8 - input.len() }));
+                    return Ok((
+                        0,
+                        FrameEvent::NeedMore {
+                            needed: 8 - input.len(),
+                        },
+                    ));
                 };
                 let len = u64::from_le_bytes(header.try_into().expect("8-byte slice"));
                 if len > self.max_frame_len as u64 {
-                    return Err(FrameError::FrameTooLarge { offset: self.offset, len, limit: self.max_frame_len });
+                    return Err(FrameError::FrameTooLarge {
+                        offset: self.offset,
+                        len,
+                        limit: self.max_frame_len,
+                    });
                 }
                 self.offset += 8;
                 if len == 0 {
@@ -81,10 +95,19 @@ impl FrameDecoder {
         let avail = &input[used..];
         let n = avail.len().min(remaining_usize);
         if n == 0 {
-            return Ok((used, FrameEvent::NeedMore { needed: remaining_usize }));
+            return Ok((
+                used,
+                FrameEvent::NeedMore {
+                    needed: remaining_usize,
+                },
+            ));
         }
         let left = remaining - n as u64;
-        self.state = if left == 0 { State::Header } else { State::Data(left) };
+        self.state = if left == 0 {
+            State::Header
+        } else {
+            State::Data(left)
+        };
         self.offset += n as u64;
         self.payload_len += n as u64;
         Ok((used + n, FrameEvent::Data(&avail[..n])))
@@ -120,7 +143,9 @@ impl FrameEncoder {
     pub const DEFAULT_FRAME_LEN: usize = 32 << 10;
 
     pub fn new(max_frame_len: usize) -> Self {
-        FrameEncoder { max_frame_len: max_frame_len.max(1) }
+        FrameEncoder {
+            max_frame_len: max_frame_len.max(1),
+        }
     }
 
     /// Appends `data` as one or more frames.
@@ -172,7 +197,10 @@ mod tests {
         assert_eq!(wire.len(), 8 + 3 + 8 + 2 + 8);
         wire.extend_from_slice(b"NEXT-OP!");
         let (payload, used, done) = drain(&mut FrameDecoder::new(16), &wire);
-        assert_eq!((payload.as_slice(), used, done), (&b"hello"[..], wire.len() - 8, true));
+        assert_eq!(
+            (payload.as_slice(), used, done),
+            (&b"hello"[..], wire.len() - 8, true)
+        );
     }
 
     #[test]
@@ -199,7 +227,14 @@ mod tests {
     fn frame_limit_is_checked_before_the_payload_arrives() {
         let wire = 1000u64.to_le_bytes();
         let err = FrameDecoder::new(999).decode(&wire).expect_err("too large");
-        assert_eq!(err, FrameError::FrameTooLarge { offset: 0, len: 1000, limit: 999 });
+        assert_eq!(
+            err,
+            FrameError::FrameTooLarge {
+                offset: 0,
+                len: 1000,
+                limit: 999
+            }
+        );
         let (n, ev) = FrameDecoder::new(1000).decode(&wire).expect("fits");
         assert_eq!((n, ev), (8, FrameEvent::NeedMore { needed: 1000 }));
     }

@@ -33,17 +33,28 @@ impl Verbosity {
     ];
 
     pub fn from_u64(v: u64) -> Option<Self> {
-        usize::try_from(v).ok().and_then(|i| Self::ALL.get(i)).copied()
+        usize::try_from(v)
+            .ok()
+            .and_then(|i| Self::ALL.get(i))
+            .copied()
     }
 
     pub fn to_u64(self) -> u64 {
         self as u64
     }
 
-    pub(crate) fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Self, DecodeError> {
+    pub(crate) fn decode_field(
+        d: &mut Decoder<'_>,
+        field: &'static str,
+    ) -> Result<Self, DecodeError> {
         let offset = d.pos();
         let v = d.u64()?;
-        Verbosity::from_u64(v).ok_or(DecodeError::BadValue { field, offset, expected: "verbosity (0-7)", found: v })
+        Verbosity::from_u64(v).ok_or(DecodeError::BadValue {
+            field,
+            offset,
+            expected: "verbosity (0-7)",
+            found: v,
+        })
     }
 }
 
@@ -172,7 +183,12 @@ impl WireDecode for Field {
         match d.u64()? {
             FIELD_INT => d.u64().map(Field::Int),
             FIELD_STRING => d.bytes("field").map(Field::String),
-            found => Err(DecodeError::BadValue { field: "field type", offset, expected: "field type (0 or 1)", found }),
+            found => Err(DecodeError::BadValue {
+                field: "field type",
+                offset,
+                expected: "field type (0 or 1)",
+                found,
+            }),
         }
     }
 }

@@ -17,8 +17,8 @@
 //!
 //! Layout: [`version`] and [`op`] (constants), [`grammar`] (byte-level
 //! tokens), `de` / `ser` (the cursor and the writer), [`framed`],
-//! [`handshake`], [`stderr`] with [`logging`] and `error_info`, and
-//! [`types`].
+//! [`handshake`], [`stderr`] with [`logging`] and `error_info`,
+//! [`types`], and [`request`] (the fields of every op's request).
 
 mod context;
 mod de;
@@ -29,6 +29,7 @@ pub mod grammar;
 pub mod handshake;
 pub mod logging;
 pub mod op;
+pub mod request;
 mod ser;
 pub mod stderr;
 pub mod types;
@@ -43,11 +44,12 @@ pub use error::{DecodeError, EncodeError};
 pub use error_info::ErrorInfo;
 pub use framed::{FrameDecoder, FrameEncoder, FrameError, FrameEvent};
 pub use handshake::{
-    ClientConfig, ClientHandshake, DaemonInfo, HandshakeError, HandshakeStatus, Negotiated, ServerConfig,
-    ServerHandshake,
+    ClientConfig, ClientHandshake, DaemonInfo, HandshakeError, HandshakeStatus, Negotiated,
+    ServerConfig, ServerHandshake,
 };
 pub use logging::{ActivityType, Field, ResultType, Verbosity};
 pub use op::{Op, UnknownOp};
+pub use request::{DrvOutputRegistration, GcRequest, Payload, Request};
 pub use ser::{Encoder, WireEncode, encode_into, encode_to_vec};
 pub use stderr::{StartActivity, StderrMsg, decode_read_reply, encode_read_reply};
 pub use types::*;

@@ -137,6 +137,9 @@ mod tests {
         }
         assert_eq!(Op::SetOptions.to_wire(), 19);
         assert_eq!(Op::AddPermRoot.to_wire(), 47);
-        assert_eq!(Op::BuildPathsWithResults.to_string(), "BuildPathsWithResults");
+        assert_eq!(
+            Op::BuildPathsWithResults.to_string(),
+            "BuildPathsWithResults"
+        );
     }
 }

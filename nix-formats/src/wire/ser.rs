@@ -57,6 +57,12 @@ impl<'a> Encoder<'a> {
         self.u64(u64::from(v));
     }
 
+    /// Bytes as they are: no length, no padding (an inline NAR, bytes
+    /// produced by another encoder).
+    pub fn raw(&mut self, b: &[u8]) {
+        self.out.extend_from_slice(b);
+    }
+
     /// A byte string, length-prefixed and zero-padded to 8.
     pub fn bytes(&mut self, b: &[u8]) {
         self.u64(b.len() as u64);
@@ -132,12 +138,19 @@ impl<'a> Encoder<'a> {
 }
 
 /// Encodes `v` at the context's version, appending to `out`.
-pub fn encode_into<T: WireEncode + ?Sized>(out: &mut Vec<u8>, cx: &WireContext, v: &T) -> Result<(), EncodeError> {
+pub fn encode_into<T: WireEncode + ?Sized>(
+    out: &mut Vec<u8>,
+    cx: &WireContext,
+    v: &T,
+) -> Result<(), EncodeError> {
     v.encode(&mut Encoder::new(out, cx))
 }
 
 /// Encodes `v` into a fresh buffer.
-pub fn encode_to_vec<T: WireEncode + ?Sized>(cx: &WireContext, v: &T) -> Result<Vec<u8>, EncodeError> {
+pub fn encode_to_vec<T: WireEncode + ?Sized>(
+    cx: &WireContext,
+    v: &T,
+) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::new();
     encode_into(&mut out, cx, v)?;
     Ok(out)

@@ -42,8 +42,14 @@ pub enum StderrMsg {
     /// The op failed.
     Error(ErrorInfo),
     StartActivity(StartActivity),
-    StopActivity { id: u64 },
-    Result { id: u64, result_type: ResultType, fields: Vec<Field> },
+    StopActivity {
+        id: u64,
+    },
+    Result {
+        id: u64,
+        result_type: ResultType,
+        fields: Vec<Field>,
+    },
 }
 
 impl StderrMsg {
@@ -75,7 +81,11 @@ impl StderrMsg {
     /// text becomes the log line `text...` when its level is within the
     /// client's verbosity; stops, results and silent activities are
     /// dropped. Every other message is passed through unchanged.
-    pub fn downgrade(&self, version: super::ProtocolVersion, verbosity: Verbosity) -> Option<Cow<'_, StderrMsg>> {
+    pub fn downgrade(
+        &self,
+        version: super::ProtocolVersion,
+        verbosity: Verbosity,
+    ) -> Option<Cow<'_, StderrMsg>> {
         if version.at_least(ACTIVITIES_SINCE) {
             return Some(Cow::Borrowed(self));
         }
@@ -85,7 +95,9 @@ impl StderrMsg {
                 line.extend_from_slice(b"...");
                 Some(Cow::Owned(StderrMsg::line(line)))
             }
-            StderrMsg::StartActivity(_) | StderrMsg::StopActivity { .. } | StderrMsg::Result { .. } => None,
+            StderrMsg::StartActivity(_)
+            | StderrMsg::StopActivity { .. }
+            | StderrMsg::Result { .. } => None,
             other => Some(Cow::Borrowed(other)),
         }
     }
@@ -106,7 +118,11 @@ impl StderrMsg {
                 e.u64(a.parent);
             }
             StderrMsg::StopActivity { id } => e.u64(*id),
-            StderrMsg::Result { id, result_type, fields } => {
+            StderrMsg::Result {
+                id,
+                result_type,
+                fields,
+            } => {
                 e.u64(*id);
                 e.u64(result_type.to_u64());
                 fields.encode(e)?;
@@ -155,7 +171,12 @@ impl WireDecode for StderrMsg {
                 fields: decode_fields(d)?,
             },
             found => {
-                return Err(DecodeError::BadValue { field: "stderr message", offset, expected: "STDERR_* code", found });
+                return Err(DecodeError::BadValue {
+                    field: "stderr message",
+                    offset,
+                    expected: "STDERR_* code",
+                    found,
+                });
             }
         })
     }

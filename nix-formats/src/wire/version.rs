@@ -93,11 +93,17 @@ mod tests {
     fn wire_form_and_order() {
         assert_eq!(ProtocolVersion::v1(34).to_wire(), 0x122);
         assert_eq!(ProtocolVersion::CURRENT.to_wire(), 0x126);
-        assert_eq!(ProtocolVersion::from_wire(0x115), Some(ProtocolVersion::v1(21)));
+        assert_eq!(
+            ProtocolVersion::from_wire(0x115),
+            Some(ProtocolVersion::v1(21))
+        );
         assert_eq!(ProtocolVersion::from_wire(0x1_0126), None);
         assert!(ProtocolVersion::v1(38) > ProtocolVersion::v1(34));
         assert!(ProtocolVersion::new(2, 0) > ProtocolVersion::v1(200));
-        assert_eq!(ProtocolVersion::v1(38).min(ProtocolVersion::v1(34)), ProtocolVersion::v1(34));
+        assert_eq!(
+            ProtocolVersion::v1(38).min(ProtocolVersion::v1(34)),
+            ProtocolVersion::v1(34)
+        );
         assert_eq!(ProtocolVersion::v1(35).to_string(), "1.35");
         assert!(ProtocolVersion::v1(30).at_least(30) && !ProtocolVersion::v1(29).at_least(30));
     }

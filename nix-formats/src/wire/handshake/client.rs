@@ -82,7 +82,10 @@ struct Progress {
 impl ClientHandshake {
     /// Starts the handshake, appending the client's first bytes to `out`.
     pub fn new(config: ClientConfig, out: &mut Vec<u8>) -> Self {
-        let cx = WireContext { limits: config.limits, ..WireContext::default() };
+        let cx = WireContext {
+            limits: config.limits,
+            ..WireContext::default()
+        };
         {
             let mut e = Encoder::new(out, &cx);
             e.u64(WORKER_MAGIC_1);
@@ -90,9 +93,24 @@ impl ClientHandshake {
                 e.u64(config.version.to_wire());
             }
         }
-        let negotiated = Negotiated { version: config.version, peer_version: config.version, features: BTreeSet::new() };
-        let info = DaemonInfo { negotiated, nix_version: None, trust: Trust::Unknown };
-        ClientHandshake { cx, progress: Progress { config, state: State::Magic, info } }
+        let negotiated = Negotiated {
+            version: config.version,
+            peer_version: config.version,
+            features: BTreeSet::new(),
+        };
+        let info = DaemonInfo {
+            negotiated,
+            nix_version: None,
+            trust: Trust::Unknown,
+        };
+        ClientHandshake {
+            cx,
+            progress: Progress {
+                config,
+                state: State::Magic,
+                info,
+            },
+        }
     }
 
     /// Consumes daemon bytes from the start of `input`, appending the
@@ -125,7 +143,11 @@ impl ClientHandshake {
 impl Progress {
     fn after_features(&self) -> State {
         let v = self.info.negotiated.version;
-        if v.at_least(33) { State::NixVersion } else { State::Done }
+        if v.at_least(33) {
+            State::NixVersion
+        } else {
+            State::Done
+        }
     }
 
     /// The obsolete cpu-affinity flag and reserveSpace, both 0.
@@ -144,7 +166,10 @@ impl Progress {
             State::Magic => {
                 let found = d.u64()?;
                 if found != WORKER_MAGIC_2 {
-                    return Err(HandshakeError::BadMagic { expected: WORKER_MAGIC_2, found });
+                    return Err(HandshakeError::BadMagic {
+                        expected: WORKER_MAGIC_2,
+                        found,
+                    });
                 }
                 State::DaemonVersion
             }
@@ -165,13 +190,20 @@ impl Progress {
             }
             State::DaemonFeatures => {
                 let theirs = d.string_set("daemon features")?;
-                self.info.negotiated.features = theirs.intersection(&self.config.features).cloned().collect();
+                self.info.negotiated.features = theirs
+                    .intersection(&self.config.features)
+                    .cloned()
+                    .collect();
                 self.write_obsolete_fields(e);
                 self.after_features()
             }
             State::NixVersion => {
                 self.info.nix_version = Some(d.string("daemon Nix version")?);
-                if self.info.negotiated.version.at_least(35) { State::Trust } else { State::Done }
+                if self.info.negotiated.version.at_least(35) {
+                    State::Trust
+                } else {
+                    State::Done
+                }
             }
             State::Trust => {
                 self.info.trust = Trust::decode(d)?;

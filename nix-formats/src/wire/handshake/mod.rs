@@ -47,7 +47,9 @@ pub struct Negotiated {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandshakeStatus<T> {
     /// At least `needed` more bytes must arrive (after flushing the output).
-    NeedMore { needed: usize },
+    NeedMore {
+        needed: usize,
+    },
     Done(T),
 }
 
@@ -61,7 +63,10 @@ pub enum HandshakeError {
     #[error("peer speaks protocol {found}; only major version 1 exists")]
     UnsupportedMajor { found: ProtocolVersion },
     #[error("peer speaks protocol {found}, older than the oldest supported ({minimum})")]
-    PeerTooOld { found: ProtocolVersion, minimum: ProtocolVersion },
+    PeerTooOld {
+        found: ProtocolVersion,
+        minimum: ProtocolVersion,
+    },
     #[error("handshake: {0}")]
     Decode(#[from] DecodeError),
     #[error("the handshake has already failed")]
@@ -69,7 +74,10 @@ pub enum HandshakeError {
 }
 
 /// Checks a version word read from the peer.
-fn check_peer_version(word: u64, minimum: ProtocolVersion) -> Result<ProtocolVersion, HandshakeError> {
+fn check_peer_version(
+    word: u64,
+    minimum: ProtocolVersion,
+) -> Result<ProtocolVersion, HandshakeError> {
     let found = ProtocolVersion::from_wire(word).ok_or(HandshakeError::BadVersion(word))?;
     if found.major() != 1 {
         return Err(HandshakeError::UnsupportedMajor { found });

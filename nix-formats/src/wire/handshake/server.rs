@@ -67,9 +67,23 @@ struct Progress {
 
 impl ServerHandshake {
     pub fn new(config: ServerConfig) -> Self {
-        let cx = WireContext { limits: config.limits, ..WireContext::default() };
-        let negotiated = Negotiated { version: config.version, peer_version: config.version, features: BTreeSet::new() };
-        ServerHandshake { cx, progress: Progress { config, state: State::Magic, negotiated } }
+        let cx = WireContext {
+            limits: config.limits,
+            ..WireContext::default()
+        };
+        let negotiated = Negotiated {
+            version: config.version,
+            peer_version: config.version,
+            features: BTreeSet::new(),
+        };
+        ServerHandshake {
+            cx,
+            progress: Progress {
+                config,
+                state: State::Magic,
+                negotiated,
+            },
+        }
     }
 
     /// Consumes client bytes from the start of `input` and appends the
@@ -109,7 +123,10 @@ impl Progress {
             State::Magic => {
                 let found = d.u64()?;
                 if found != WORKER_MAGIC_1 {
-                    return Err(HandshakeError::BadMagic { expected: WORKER_MAGIC_1, found });
+                    return Err(HandshakeError::BadMagic {
+                        expected: WORKER_MAGIC_1,
+                        found,
+                    });
                 }
                 e.u64(WORKER_MAGIC_2);
                 e.u64(self.config.version.to_wire());
@@ -119,16 +136,27 @@ impl Progress {
                 let client = check_peer_version(d.u64()?, self.config.min_client)?;
                 self.negotiated.peer_version = client;
                 self.negotiated.version = client.min(self.config.version);
-                if self.negotiated.version.at_least(38) { State::ClientFeatures } else { State::CpuAffinity }
+                if self.negotiated.version.at_least(38) {
+                    State::ClientFeatures
+                } else {
+                    State::CpuAffinity
+                }
             }
             State::ClientFeatures => {
                 let theirs = d.string_set("client features")?;
                 e.strings(&self.config.features);
-                self.negotiated.features = theirs.intersection(&self.config.features).cloned().collect();
+                self.negotiated.features = theirs
+                    .intersection(&self.config.features)
+                    .cloned()
+                    .collect();
                 State::CpuAffinity
             }
             State::CpuAffinity if v.at_least(14) => {
-                if d.u64()? != 0 { State::CpuValue } else { State::ReserveSpace }
+                if d.u64()? != 0 {
+                    State::CpuValue
+                } else {
+                    State::ReserveSpace
+                }
             }
             State::CpuAffinity => State::ReserveSpace,
             State::CpuValue => {

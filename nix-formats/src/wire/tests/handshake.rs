@@ -48,7 +48,11 @@ fn server() -> ServerHandshake {
 /// Feeds `input` to the server `chunk` bytes at a time (keeping unconsumed
 /// bytes, as a connection loop would). Returns the server's output, the
 /// result, and the bytes left over.
-fn feed_server(hs: &mut ServerHandshake, input: &[u8], chunk: usize) -> (Vec<u8>, Option<Negotiated>, Vec<u8>) {
+fn feed_server(
+    hs: &mut ServerHandshake,
+    input: &[u8],
+    chunk: usize,
+) -> (Vec<u8>, Option<Negotiated>, Vec<u8>) {
     let (mut out, mut buf, mut pos) = (Vec::new(), Vec::new(), 0);
     while pos < input.len() {
         let end = (pos + chunk.max(1)).min(input.len());
@@ -77,8 +81,15 @@ fn server_for_every_client_minor_and_delivery() {
             assert_eq!(n.version, ProtocolVersion::v1(minor));
             assert_eq!(n.peer_version, ProtocolVersion::v1(minor));
             assert!(n.features.is_empty());
-            assert_eq!(out, spec_server_bytes(minor, "2.24.0-pkgchain", Trust::Trusted), "1.{minor} chunk {chunk}");
-            assert_eq!(left, trailer, "1.{minor}: the first op must stay unconsumed");
+            assert_eq!(
+                out,
+                spec_server_bytes(minor, "2.24.0-pkgchain", Trust::Trusted),
+                "1.{minor} chunk {chunk}"
+            );
+            assert_eq!(
+                left, trailer,
+                "1.{minor}: the first op must stay unconsumed"
+            );
             // Done is sticky and consumes nothing more.
             let (used, again) = hs.advance(&left, &mut Vec::new()).expect("done");
             assert_eq!((used, again), (0, HandshakeStatus::Done(n)));
@@ -91,7 +102,9 @@ fn server_answers_magic_before_the_client_version_arrives() {
     // Nix 2.8 – 2.23 send magic1 and wait.
     let mut hs = server();
     let mut out = Vec::new();
-    let (used, status) = hs.advance(&u64s(&[WORKER_MAGIC_1]), &mut out).expect("magic");
+    let (used, status) = hs
+        .advance(&u64s(&[WORKER_MAGIC_1]), &mut out)
+        .expect("magic");
     assert_eq!((used, status), (8, HandshakeStatus::NeedMore { needed: 8 }));
     assert_eq!(out, u64s(&[WORKER_MAGIC_2, 0x126]));
 }
@@ -102,7 +115,10 @@ fn cpu_affinity_value_is_skipped_when_flagged() {
     let (out, n, left) = feed_server(&mut server(), &input, 1);
     assert_eq!(n.map(|n| n.version), Some(ProtocolVersion::v1(34)));
     assert!(left.is_empty());
-    assert_eq!(out, spec_server_bytes(34, "2.24.0-pkgchain", Trust::Trusted));
+    assert_eq!(
+        out,
+        spec_server_bytes(34, "2.24.0-pkgchain", Trust::Trusted)
+    );
 }
 
 #[test]
@@ -124,14 +140,27 @@ fn reproduces_the_nix_2_8_daemon_bytes() {
     config.version = ProtocolVersion::v1(34);
     let (mut out, n, _) = feed_server(&mut ServerHandshake::new(config), &client, client.len());
     assert_eq!(n.map(|n| n.version), Some(ProtocolVersion::v1(34)));
-    encode_into(&mut out, &WireContext::new(ProtocolVersion::v1(34)), &stderr_last).expect("LAST");
+    encode_into(
+        &mut out,
+        &WireContext::new(ProtocolVersion::v1(34)),
+        &stderr_last,
+    )
+    .expect("LAST");
     assert_eq!(hex(&out), measured);
 
     // Announcing 1.38, only the version word differs; 1.34 is negotiated.
-    let (mut out, n, _) =
-        feed_server(&mut ServerHandshake::new(ServerConfig::new("2.8.0", Trust::Unknown)), &client, 8);
+    let (mut out, n, _) = feed_server(
+        &mut ServerHandshake::new(ServerConfig::new("2.8.0", Trust::Unknown)),
+        &client,
+        8,
+    );
     assert_eq!(n.map(|n| n.version), Some(ProtocolVersion::v1(34)));
-    encode_into(&mut out, &WireContext::new(ProtocolVersion::v1(34)), &stderr_last).expect("LAST");
+    encode_into(
+        &mut out,
+        &WireContext::new(ProtocolVersion::v1(34)),
+        &stderr_last,
+    )
+    .expect("LAST");
     let ours = hex(&out);
     assert_eq!(ours[..16], measured[..16]);
     assert_eq!(&ours[16..32], "2601000000000000");
@@ -145,26 +174,62 @@ fn hex(b: &[u8]) -> String {
 #[test]
 fn refuses_what_it_cannot_serve() {
     let cases = [
-        (u64s(&[0x1234]), HandshakeError::BadMagic { expected: WORKER_MAGIC_1, found: 0x1234 }),
+        (
+            u64s(&[0x1234]),
+            HandshakeError::BadMagic {
+                expected: WORKER_MAGIC_1,
+                found: 0x1234,
+            },
+        ),
         (
             u64s(&[WORKER_MAGIC_1, 0x114]),
-            HandshakeError::PeerTooOld { found: ProtocolVersion::v1(20), minimum: ProtocolVersion::v1(21) },
+            HandshakeError::PeerTooOld {
+                found: ProtocolVersion::v1(20),
+                minimum: ProtocolVersion::v1(21),
+            },
         ),
-        (u64s(&[WORKER_MAGIC_1, 0x226]), HandshakeError::UnsupportedMajor { found: ProtocolVersion::new(2, 38) }),
-        (u64s(&[WORKER_MAGIC_1, 0x1_0126]), HandshakeError::BadVersion(0x1_0126)),
+        (
+            u64s(&[WORKER_MAGIC_1, 0x226]),
+            HandshakeError::UnsupportedMajor {
+                found: ProtocolVersion::new(2, 38),
+            },
+        ),
+        (
+            u64s(&[WORKER_MAGIC_1, 0x1_0126]),
+            HandshakeError::BadVersion(0x1_0126),
+        ),
     ];
     for (input, expected) in cases {
         let mut hs = server();
-        assert_eq!(hs.advance(&input, &mut Vec::new()).map(|_| ()), Err(expected));
-        assert_eq!(hs.advance(&input, &mut Vec::new()).map(|_| ()), Err(HandshakeError::AlreadyFailed));
+        assert_eq!(
+            hs.advance(&input, &mut Vec::new()).map(|_| ()),
+            Err(expected)
+        );
+        assert_eq!(
+            hs.advance(&input, &mut Vec::new()).map(|_| ()),
+            Err(HandshakeError::AlreadyFailed)
+        );
     }
-    let msg = HandshakeError::PeerTooOld { found: ProtocolVersion::v1(20), minimum: ProtocolVersion::v1(21) };
-    assert_eq!(msg.to_string(), "peer speaks protocol 1.20, older than the oldest supported (1.21)");
+    let msg = HandshakeError::PeerTooOld {
+        found: ProtocolVersion::v1(20),
+        minimum: ProtocolVersion::v1(21),
+    };
+    assert_eq!(
+        msg.to_string(),
+        "peer speaks protocol 1.20, older than the oldest supported (1.21)"
+    );
     // A feature list above the collection limit is refused before it arrives.
     let mut config = ServerConfig::new("x", Trust::Unknown);
     config.limits.max_collection_len = 2;
-    let r = ServerHandshake::new(config).advance(&u64s(&[WORKER_MAGIC_1, 0x126, 3]), &mut Vec::new());
-    assert!(matches!(r, Err(HandshakeError::Decode(DecodeError::TooMany { count: 3, .. }))));
+    let r =
+        ServerHandshake::new(config).advance(&u64s(&[WORKER_MAGIC_1, 0x126, 3]), &mut Vec::new());
+    assert!(matches!(
+        r,
+        Err(HandshakeError::Decode(DecodeError::TooMany {
+            count: 3,
+            ..
+        }))
+    ));
 }
 
 #[test]
@@ -229,8 +294,18 @@ fn our_client_against_our_server() {
                 assert_eq!((info.negotiated.version, n.version), (v, v));
                 assert_eq!(info.negotiated.peer_version, ProtocolVersion::CURRENT);
                 assert_eq!(n.peer_version, ProtocolVersion::v1(minor));
-                assert_eq!(info.nix_version.as_deref(), (minor >= 33).then_some("2.24.0"));
-                assert_eq!(info.trust, if minor >= 35 { Trust::NotTrusted } else { Trust::Unknown });
+                assert_eq!(
+                    info.nix_version.as_deref(),
+                    (minor >= 33).then_some("2.24.0")
+                );
+                assert_eq!(
+                    info.trust,
+                    if minor >= 35 {
+                        Trust::NotTrusted
+                    } else {
+                        Trust::Unknown
+                    }
+                );
             }
         }
     }
@@ -257,14 +332,23 @@ fn nix_handshake_vectors() {
     let r = ClientHandshake::new(ClientConfig::default(), &mut out).advance(&bytes, &mut out);
     assert_eq!(
         r.map(|_| ()),
-        Err(HandshakeError::PeerTooOld { found: ProtocolVersion::v1(10), minimum: ProtocolVersion::v1(21) })
+        Err(HandshakeError::PeerTooOld {
+            found: ProtocolVersion::v1(10),
+            minimum: ProtocolVersion::v1(21)
+        })
     );
-    let mut old_ok = ClientConfig::default();
-    old_ok.min_daemon = ProtocolVersion::v1(10);
+    let old_ok = ClientConfig {
+        min_daemon: ProtocolVersion::v1(10),
+        ..ClientConfig::default()
+    };
     let mut out = Vec::new();
-    let (used, st) = ClientHandshake::new(old_ok, &mut out).advance(&bytes, &mut out).expect("1.10 accepted");
+    let (used, st) = ClientHandshake::new(old_ok, &mut out)
+        .advance(&bytes, &mut out)
+        .expect("1.10 accepted");
     assert_eq!(used, 16);
-    let HandshakeStatus::Done(info) = st else { panic!("not done") };
+    let HandshakeStatus::Done(info) = st else {
+        panic!("not done")
+    };
     assert_eq!(info.negotiated.version, ProtocolVersion::v1(10));
     assert_eq!(info.nix_version, None);
     // At 1.10 nothing follows the client's version word.
@@ -275,13 +359,28 @@ fn nix_handshake_vectors() {
     let tail = |minor: u8, nix: &str, trust: Trust| {
         let mut config = ServerConfig::new(nix, trust);
         config.version = ProtocolVersion::v1(minor);
-        let (out, n, _) = feed_server(&mut ServerHandshake::new(config), &spec_client_bytes(minor), 8);
+        let (out, n, _) = feed_server(
+            &mut ServerHandshake::new(config),
+            &spec_client_bytes(minor),
+            8,
+        );
         assert!(n.is_some());
         out[16..].to_vec()
     };
-    assert_eq!(data("client-handshake-info_1_30.bin"), tail(30, "foo", Trust::Trusted));
-    let expect_33 = [tail(33, "foo", Trust::Unknown), tail(33, "bar", Trust::Unknown)].concat();
+    assert_eq!(
+        data("client-handshake-info_1_30.bin"),
+        tail(30, "foo", Trust::Trusted)
+    );
+    let expect_33 = [
+        tail(33, "foo", Trust::Unknown),
+        tail(33, "bar", Trust::Unknown),
+    ]
+    .concat();
     assert_eq!(data("client-handshake-info_1_33.bin"), expect_33);
-    let expect_35 = [tail(35, "foo", Trust::NotTrusted), tail(35, "bar", Trust::Trusted)].concat();
+    let expect_35 = [
+        tail(35, "foo", Trust::NotTrusted),
+        tail(35, "bar", Trust::Trusted),
+    ]
+    .concat();
     assert_eq!(data("client-handshake-info_1_35.bin"), expect_35);
 }

@@ -3,8 +3,10 @@
 //! the handshake in every delivery pattern.
 
 mod arb;
+mod captures;
 mod golden;
 mod handshake;
+mod requests;
 mod roundtrip;
 mod stderr;
 
@@ -23,7 +25,9 @@ pub(super) fn cx(minor: u8) -> WireContext {
 }
 
 pub(super) fn data(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/wire").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/wire")
+        .join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -43,7 +47,10 @@ where
     let back = T::decode(&mut d).unwrap_or_else(|e| panic!("decode {v:?} at {}: {e}", cx.version));
     assert_eq!(&back, v, "at {}", cx.version);
     assert_eq!(d.pos(), bytes.len(), "{v:?} left bytes at {}", cx.version);
-    assert!(d.is_canonical(), "our own encoding of {v:?} is not canonical");
+    assert!(
+        d.is_canonical(),
+        "our own encoding of {v:?} is not canonical"
+    );
     assert_eq!(encode_to_vec(cx, &back).expect("re-encode"), bytes);
     check_prefixes::<T>(&bytes, cx);
     bytes
@@ -55,9 +62,17 @@ pub(super) fn check_prefixes<T: WireDecode + Debug>(bytes: &[u8], cx: &WireConte
     for len in 0..bytes.len() {
         match T::decode(&mut Decoder::new(&bytes[..len], cx)) {
             Err(DecodeError::Incomplete { needed }) => {
-                assert!(needed >= 1 && needed <= bytes.len() - len, "prefix {len}/{}: needed {needed}", bytes.len())
+                assert!(
+                    needed >= 1 && needed <= bytes.len() - len,
+                    "prefix {len}/{}: needed {needed}",
+                    bytes.len()
+                )
             }
-            other => panic!("prefix {len} of {} bytes at {}: {other:?}", bytes.len(), cx.version),
+            other => panic!(
+                "prefix {len} of {} bytes at {}: {other:?}",
+                bytes.len(),
+                cx.version
+            ),
         }
     }
 }

@@ -102,7 +102,10 @@ fn reencodes<T: WireDecode + WireEncode>(bytes: &[u8], cx: &WireContext) {
     let mut d = Decoder::new(bytes, cx);
     if let Ok(v) = T::decode(&mut d) {
         if d.is_canonical() {
-            assert_eq!(encode_to_vec(cx, &v).expect("decoded values encode"), &bytes[..d.pos()]);
+            assert_eq!(
+                encode_to_vec(cx, &v).expect("decoded values encode"),
+                &bytes[..d.pos()]
+            );
         }
     }
 }
@@ -114,19 +117,42 @@ fn u64s(words: &[u64]) -> Vec<u8> {
 #[test]
 fn lengths_are_checked_before_waiting_or_allocating() {
     let small = WireContext {
-        limits: Limits { max_string_len: 16, max_collection_len: 4, max_frame_len: 16 },
+        limits: Limits {
+            max_string_len: 16,
+            max_collection_len: 4,
+            max_frame_len: 16,
+        },
         ..cx(38)
     };
     // A string longer than the limit fails at once, without its data.
     let r = Decoder::new(&u64s(&[17]), &small).bytes("s");
-    assert_eq!(r, Err(DecodeError::TooLong { field: "s", offset: 0, len: 17, limit: 16 }));
+    assert_eq!(
+        r,
+        Err(DecodeError::TooLong {
+            field: "s",
+            offset: 0,
+            len: 17,
+            limit: 16
+        })
+    );
     let r = Decoder::new(&u64s(&[u64::MAX]), &cx(38)).bytes("s");
     assert!(matches!(r, Err(DecodeError::TooLong { len: u64::MAX, .. })));
     // Within the limit, it asks for exactly the rest (data + padding).
-    assert_eq!(Decoder::new(&u64s(&[9]), &small).bytes("s"), Err(DecodeError::Incomplete { needed: 16 }));
+    assert_eq!(
+        Decoder::new(&u64s(&[9]), &small).bytes("s"),
+        Err(DecodeError::Incomplete { needed: 16 })
+    );
     // Counts likewise.
     let r = Decoder::new(&u64s(&[5]), &small).strings("l");
-    assert_eq!(r, Err(DecodeError::TooMany { field: "l", offset: 0, count: 5, limit: 4 }));
+    assert_eq!(
+        r,
+        Err(DecodeError::TooMany {
+            field: "l",
+            offset: 0,
+            count: 5,
+            limit: 4
+        })
+    );
     // A huge count within the limit with no items yet only asks for more.
     let r = Decoder::new(&u64s(&[1 << 20]), &cx(38)).strings("l");
     assert_eq!(r, Err(DecodeError::Incomplete { needed: 8 }));
@@ -137,14 +163,26 @@ fn malformed_strings_are_errors() {
     let cx = cx(38);
     let mut bad_pad = u64s(&[1]);
     bad_pad.extend_from_slice(b"a\0\0\0\0\0\0\x01");
-    assert_eq!(Decoder::new(&bad_pad, &cx).bytes("s"), Err(DecodeError::BadPadding { field: "s", offset: 0 }));
+    assert_eq!(
+        Decoder::new(&bad_pad, &cx).bytes("s"),
+        Err(DecodeError::BadPadding {
+            field: "s",
+            offset: 0
+        })
+    );
     let mut latin1 = u64s(&[1]);
     latin1.extend_from_slice(b"\xe9\0\0\0\0\0\0\0");
     assert_eq!(Decoder::new(&latin1, &cx).bytes("s"), Ok(vec![0xe9]));
-    assert!(matches!(Decoder::new(&latin1, &cx).string("s"), Err(DecodeError::NotUtf8 { offset: 8, .. })));
+    assert!(matches!(
+        Decoder::new(&latin1, &cx).string("s"),
+        Err(DecodeError::NotUtf8 { offset: 8, .. })
+    ));
     let mut rel = u64s(&[8]);
     rel.extend_from_slice(b"/tmp/foo");
-    assert!(matches!(Decoder::new(&rel, &cx).store_path("p"), Err(DecodeError::StorePath { .. })));
+    assert!(matches!(
+        Decoder::new(&rel, &cx).store_path("p"),
+        Err(DecodeError::StorePath { .. })
+    ));
 }
 
 #[test]
@@ -155,8 +193,10 @@ fn nix_leniencies_are_accepted_but_not_canonical() {
     assert_eq!(d.bool(), Ok(true));
     assert!(!d.is_canonical());
 
-    let a: StorePath = StorePath::from_base_name("00000000000000000000000000000000-a").expect("path");
-    let b: StorePath = StorePath::from_base_name("11111111111111111111111111111111-b").expect("path");
+    let a: StorePath =
+        StorePath::from_base_name("00000000000000000000000000000000-a").expect("path");
+    let b: StorePath =
+        StorePath::from_base_name("11111111111111111111111111111111-b").expect("path");
     let sorted: BTreeSet<StorePath> = [a.clone(), b.clone()].into_iter().collect();
     let unsorted = encode_to_vec(&cx, &vec![b.clone(), a.clone(), b.clone()]).expect("list");
     let mut d = Decoder::new(&unsorted, &cx);
@@ -167,12 +207,19 @@ fn nix_leniencies_are_accepted_but_not_canonical() {
     assert_eq!(d.path_set("refs"), Ok(sorted));
     assert!(d.is_canonical());
 
-    let pairs = encode_to_vec(&cx, &vec!["k".to_string(), "1".into(), "k".into(), "2".into()]).expect("list");
+    let pairs = encode_to_vec(
+        &cx,
+        &vec!["k".to_string(), "1".into(), "k".into(), "2".into()],
+    )
+    .expect("list");
     // Re-label the list of 4 strings as a map of 2 pairs.
     let mut map_bytes = u64s(&[2]);
     map_bytes.extend_from_slice(&pairs[8..]);
     let mut d = Decoder::new(&map_bytes, &cx);
-    assert_eq!(d.string_map("m"), Ok(BTreeMap::from([("k".to_string(), "2".to_string())])));
+    assert_eq!(
+        d.string_map("m"),
+        Ok(BTreeMap::from([("k".to_string(), "2".to_string())]))
+    );
     assert!(!d.is_canonical());
 }
 

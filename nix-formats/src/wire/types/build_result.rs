@@ -53,7 +53,10 @@ impl BuildStatus {
     ];
 
     pub fn from_u64(v: u64) -> Option<Self> {
-        usize::try_from(v).ok().and_then(|i| Self::ALL.get(i)).copied()
+        usize::try_from(v)
+            .ok()
+            .and_then(|i| Self::ALL.get(i))
+            .copied()
     }
 
     /// Whether the wanted outputs are now valid.
@@ -105,7 +108,10 @@ impl BuildResult {
     }
 }
 
-fn decode_opt_micros(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Duration>, DecodeError> {
+fn decode_opt_micros(
+    d: &mut Decoder<'_>,
+    field: &'static str,
+) -> Result<Option<Duration>, DecodeError> {
     let offset = d.pos();
     match d.u64()? {
         0 => Ok(None),
@@ -113,11 +119,21 @@ fn decode_opt_micros(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<
             let offset = d.pos();
             let v = d.u64()?;
             if v > i64::MAX as u64 {
-                return Err(DecodeError::BadValue { field, offset, expected: "i64 microseconds", found: v });
+                return Err(DecodeError::BadValue {
+                    field,
+                    offset,
+                    expected: "i64 microseconds",
+                    found: v,
+                });
             }
             Ok(Some(Duration::from_micros(v)))
         }
-        found => Err(DecodeError::BadValue { field, offset, expected: "optional tag (0 or 1)", found }),
+        found => Err(DecodeError::BadValue {
+            field,
+            offset,
+            expected: "optional tag (0 or 1)",
+            found,
+        }),
     }
 }
 
@@ -189,7 +205,10 @@ pub struct KeyedBuildResult {
 
 impl WireDecode for KeyedBuildResult {
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        Ok(KeyedBuildResult { path: d.decode()?, result: d.decode()? })
+        Ok(KeyedBuildResult {
+            path: d.decode()?,
+            result: d.decode()?,
+        })
     }
 }
 

@@ -8,6 +8,9 @@ use crate::wire::error::{DecodeError, EncodeError};
 use crate::wire::logging::Verbosity;
 use crate::wire::ser::{Encoder, WireEncode};
 
+/// The override map is sent from this minor on.
+const OVERRIDES_SINCE: u8 = 12;
+
 /// The settings a client sends with SetOptions (op 19). Obsolete fields
 /// are kept as sent so that a request re-encodes to the same bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +44,8 @@ impl ClientSettings {
 }
 
 impl Default for ClientSettings {
-    /// What a Nix 2.8 client sends without options (as captured).
+    /// Nix's defaults: verbosity Info, one build job, verbose build on,
+    /// build hook and substituters on.
     fn default() -> Self {
         ClientSettings {
             keep_failed: false,
@@ -76,7 +80,11 @@ impl WireDecode for ClientSettings {
             print_build_trace: d.u64()?,
             build_cores: d.u64()?,
             use_substitutes: d.bool()?,
-            overrides: d.string_map("overrides")?,
+            overrides: if d.version().at_least(OVERRIDES_SINCE) {
+                d.string_map("overrides")?
+            } else {
+                BTreeMap::new()
+            },
         })
     }
 }
@@ -95,7 +103,9 @@ impl WireEncode for ClientSettings {
         e.u64(self.print_build_trace);
         e.u64(self.build_cores);
         e.bool(self.use_substitutes);
-        e.string_map(&self.overrides);
+        if e.version().at_least(OVERRIDES_SINCE) {
+            e.string_map(&self.overrides);
+        }
         Ok(())
     }
 }

@@ -33,7 +33,10 @@ pub enum OutputsSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DerivedPath {
     Opaque(StorePath),
-    Built { drv_path: StorePath, outputs: OutputsSpec },
+    Built {
+        drv_path: StorePath,
+        outputs: OutputsSpec,
+    },
 }
 
 /// Why a DerivedPath string is not valid.
@@ -48,7 +51,10 @@ pub enum DerivedPathError {
 }
 
 fn valid_output_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|c| c.is_ascii_alphanumeric() || b"+-._?=".contains(&c))
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"+-._?=".contains(&c))
 }
 
 impl DerivedPath {
@@ -58,16 +64,30 @@ impl DerivedPath {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        DerivedPath::Built { drv_path, outputs: OutputsSpec::Names(names.into_iter().map(Into::into).collect()) }
+        DerivedPath::Built {
+            drv_path,
+            outputs: OutputsSpec::Names(names.into_iter().map(Into::into).collect()),
+        }
     }
 
     /// Parses the string form spoken at `version`.
-    pub fn parse(store_dir: &StoreDir, s: &str, version: ProtocolVersion) -> Result<Self, DerivedPathError> {
-        let parse_path = |p: &str| store_dir.parse_path(p).map_err(|e| DerivedPathError::StorePath(s.to_owned(), e));
+    pub fn parse(
+        store_dir: &StoreDir,
+        s: &str,
+        version: ProtocolVersion,
+    ) -> Result<Self, DerivedPathError> {
+        let parse_path = |p: &str| {
+            store_dir
+                .parse_path(p)
+                .map_err(|e| DerivedPathError::StorePath(s.to_owned(), e))
+        };
         let Some((path, outs)) = s.split_once('!') else {
             let path = parse_path(s)?;
             if !version.at_least(NEW_SYNTAX_SINCE) && path.is_derivation() {
-                return Ok(DerivedPath::Built { drv_path: path, outputs: OutputsSpec::All });
+                return Ok(DerivedPath::Built {
+                    drv_path: path,
+                    outputs: OutputsSpec::All,
+                });
             }
             return Ok(DerivedPath::Opaque(path));
         };
@@ -76,34 +96,57 @@ impl DerivedPath {
             return Err(DerivedPathError::NoOutputs(s.to_owned()));
         }
         if outs == "*" && version.at_least(NEW_SYNTAX_SINCE) {
-            return Ok(DerivedPath::Built { drv_path, outputs: OutputsSpec::All });
+            return Ok(DerivedPath::Built {
+                drv_path,
+                outputs: OutputsSpec::All,
+            });
         }
         let mut names = BTreeSet::new();
         for name in outs.split(',') {
             if !valid_output_name(name) {
-                return Err(DerivedPathError::BadOutputName { path: s.to_owned(), name: name.to_owned() });
+                return Err(DerivedPathError::BadOutputName {
+                    path: s.to_owned(),
+                    name: name.to_owned(),
+                });
             }
             names.insert(name.to_owned());
         }
-        Ok(DerivedPath::Built { drv_path, outputs: OutputsSpec::Names(names) })
+        Ok(DerivedPath::Built {
+            drv_path,
+            outputs: OutputsSpec::Names(names),
+        })
     }
 
     /// The string form spoken at `version`, if that version can say it.
-    pub fn render(&self, store_dir: &StoreDir, version: ProtocolVersion) -> Result<String, EncodeError> {
+    pub fn render(
+        &self,
+        store_dir: &StoreDir,
+        version: ProtocolVersion,
+    ) -> Result<String, EncodeError> {
         let new = version.at_least(NEW_SYNTAX_SINCE);
-        let not_representable =
-            |what: &str| EncodeError::NotRepresentable { what: format!("{what} '{}'", self.display(store_dir)), version };
+        let not_representable = |what: &str| EncodeError::NotRepresentable {
+            what: format!("{what} '{}'", self.display(store_dir)),
+            version,
+        };
         match self {
-            DerivedPath::Opaque(p) if !new && p.is_derivation() => Err(not_representable("the opaque derivation path")),
+            DerivedPath::Opaque(p) if !new && p.is_derivation() => {
+                Err(not_representable("the opaque derivation path"))
+            }
             DerivedPath::Opaque(p) => Ok(store_dir.display(p)),
-            DerivedPath::Built { drv_path, outputs: OutputsSpec::All } if !new => {
+            DerivedPath::Built {
+                drv_path,
+                outputs: OutputsSpec::All,
+            } if !new => {
                 if drv_path.is_derivation() {
                     Ok(store_dir.display(drv_path))
                 } else {
                     Err(not_representable("all outputs of the non-derivation"))
                 }
             }
-            DerivedPath::Built { outputs: OutputsSpec::Names(n), .. } if n.is_empty() || !n.iter().all(|n| valid_output_name(n)) => {
+            DerivedPath::Built {
+                outputs: OutputsSpec::Names(n),
+                ..
+            } if n.is_empty() || !n.iter().all(|n| valid_output_name(n)) => {
                 Err(not_representable("an invalid output list in"))
             }
             _ => Ok(self.display(store_dir).to_string()),
@@ -146,8 +189,13 @@ impl WireDecode for DerivedPath {
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let (field, offset) = ("derived path", d.pos());
         let s = d.str_ref(field)?;
-        let dp = DerivedPath::parse(d.store_dir(), s, d.version())
-            .map_err(|source| DecodeError::DerivedPath { field, offset, source })?;
+        let dp = DerivedPath::parse(d.store_dir(), s, d.version()).map_err(|source| {
+            DecodeError::DerivedPath {
+                field,
+                offset,
+                source,
+            }
+        })?;
         if dp.render(d.store_dir(), d.version()).ok().as_deref() != Some(s) {
             d.mark_non_canonical();
         }
@@ -182,7 +230,10 @@ mod tests {
     fn syntax_per_version() {
         let sd = StoreDir::default();
         let drv = sd.parse_path(DRV).expect("drv");
-        let all = DerivedPath::Built { drv_path: drv.clone(), outputs: OutputsSpec::All };
+        let all = DerivedPath::Built {
+            drv_path: drv.clone(),
+            outputs: OutputsSpec::All,
+        };
         let opaque_drv = DerivedPath::Opaque(drv.clone());
         let two = DerivedPath::built(drv.clone(), ["out", "dev"]);
 
@@ -190,18 +241,42 @@ mod tests {
         assert_eq!(parse(DRV, 30), Ok(opaque_drv.clone()));
         assert_eq!(parse(DRV, 29), Ok(all.clone()));
         assert_eq!(parse(&format!("{DRV}!out,dev"), 29), Ok(two.clone()));
-        assert!(matches!(parse(&format!("{DRV}!*"), 29), Err(DerivedPathError::BadOutputName { .. })));
-        assert!(matches!(parse(&format!("{DRV}!"), 38), Err(DerivedPathError::NoOutputs(_))));
-        assert!(matches!(parse(&format!("{DRV}!a,,b"), 38), Err(DerivedPathError::BadOutputName { .. })));
-        assert!(matches!(parse("/nix/store/short", 38), Err(DerivedPathError::StorePath(..))));
+        assert!(matches!(
+            parse(&format!("{DRV}!*"), 29),
+            Err(DerivedPathError::BadOutputName { .. })
+        ));
+        assert!(matches!(
+            parse(&format!("{DRV}!"), 38),
+            Err(DerivedPathError::NoOutputs(_))
+        ));
+        assert!(matches!(
+            parse(&format!("{DRV}!a,,b"), 38),
+            Err(DerivedPathError::BadOutputName { .. })
+        ));
+        assert!(matches!(
+            parse("/nix/store/short", 38),
+            Err(DerivedPathError::StorePath(..))
+        ));
 
         assert_eq!(render(&all, 30).as_deref(), Ok(format!("{DRV}!*").as_str()));
         assert_eq!(render(&all, 29).as_deref(), Ok(DRV));
-        assert_eq!(render(&two, 38).as_deref(), Ok(format!("{DRV}!dev,out").as_str()));
+        assert_eq!(
+            render(&two, 38).as_deref(),
+            Ok(format!("{DRV}!dev,out").as_str())
+        );
         assert_eq!(render(&opaque_drv, 30).as_deref(), Ok(DRV));
         assert!(render(&opaque_drv, 29).is_err());
         let out = sd.parse_path(OUT).expect("out");
-        assert!(render(&DerivedPath::Built { drv_path: out.clone(), outputs: OutputsSpec::All }, 29).is_err());
+        assert!(
+            render(
+                &DerivedPath::Built {
+                    drv_path: out.clone(),
+                    outputs: OutputsSpec::All
+                },
+                29
+            )
+            .is_err()
+        );
         assert_eq!(parse(OUT, 29), Ok(DerivedPath::Opaque(out)));
     }
 }

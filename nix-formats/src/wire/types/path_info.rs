@@ -52,7 +52,11 @@ impl UnkeyedValidPathInfo {
 pub(crate) fn decode_nar_hash(d: &mut Decoder<'_>) -> Result<Hash, DecodeError> {
     let (field, offset) = ("narHash", d.pos());
     let s = d.str_ref(field)?;
-    let h = Hash::parse_any(s, Some(HashAlgo::Sha256)).map_err(|source| DecodeError::Hash { field, offset, source })?;
+    let h = Hash::parse_any(s, Some(HashAlgo::Sha256)).map_err(|source| DecodeError::Hash {
+        field,
+        offset,
+        source,
+    })?;
     if h.to_base16() != s {
         d.mark_non_canonical();
     }
@@ -66,7 +70,11 @@ pub(crate) fn decode_opt_ca(d: &mut Decoder<'_>) -> Result<Option<ContentAddress
     if s.is_empty() {
         return Ok(None);
     }
-    let ca: ContentAddress = s.parse().map_err(|source| DecodeError::ContentAddress { field, offset, source })?;
+    let ca: ContentAddress = s.parse().map_err(|source| DecodeError::ContentAddress {
+        field,
+        offset,
+        source,
+    })?;
     if ca.to_string() != s {
         d.mark_non_canonical();
     }
@@ -127,7 +135,10 @@ pub struct ValidPathInfo {
 
 impl WireDecode for ValidPathInfo {
     fn decode(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        Ok(ValidPathInfo { path: d.store_path("path")?, info: d.decode()? })
+        Ok(ValidPathInfo {
+            path: d.store_path("path")?,
+            info: d.decode()?,
+        })
     }
 }
 
