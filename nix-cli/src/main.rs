@@ -3,6 +3,7 @@
 //! This binary is an edge: it parses arguments, calls the library crates,
 //! and turns their errors into messages (anyhow lives only here).
 
+mod format_cmd;
 mod store_cmd;
 
 use std::path::PathBuf;
@@ -31,6 +32,15 @@ enum Cmd {
     /// Pins that keep DAGs from garbage collection.
     #[command(subcommand)]
     Pin(store_cmd::PinCmd),
+    /// Nix hashes of paths and files.
+    #[command(subcommand)]
+    Hash(format_cmd::HashCmd),
+    /// NAR archives.
+    #[command(subcommand)]
+    Nar(format_cmd::NarCmd),
+    /// Store derivations (`.drv`).
+    #[command(subcommand)]
+    Drv(format_cmd::DrvCmd),
     /// Remove every block no pin or valid store path needs.
     Gc {
         /// Only list what would be removed.
@@ -45,6 +55,9 @@ fn main() -> std::process::ExitCode {
         Cmd::Store(c) => store_cmd::store(&cli.state_dir, c),
         Cmd::Pin(c) => store_cmd::pin(&cli.state_dir, c),
         Cmd::Gc { dry_run } => store_cmd::gc(&cli.state_dir, dry_run),
+        Cmd::Hash(c) => format_cmd::hash(c),
+        Cmd::Nar(c) => format_cmd::nar(c),
+        Cmd::Drv(c) => format_cmd::drv(c),
     };
     match r {
         Ok(code) => code,
