@@ -73,13 +73,25 @@ fn show(h: &Hash, base32: bool, sri: bool) -> String {
 
 pub fn hash(cmd: HashCmd) -> Result<ExitCode> {
     match cmd {
-        HashCmd::Path { path, algo, base32, sri } => {
-            let (h, _) = nar::hash_path(algo, &path).with_context(|| format!("hashing '{}'", path.display()))?;
+        HashCmd::Path {
+            path,
+            algo,
+            base32,
+            sri,
+        } => {
+            let (h, _) = nar::hash_path(algo, &path)
+                .with_context(|| format!("hashing '{}'", path.display()))?;
             println!("{}", show(&h, base32, sri));
         }
-        HashCmd::File { path, algo, base32, sri } => {
+        HashCmd::File {
+            path,
+            algo,
+            base32,
+            sri,
+        } => {
             let mut hasher = nix_formats::hash::Hasher::new(algo);
-            let mut f = std::fs::File::open(&path).with_context(|| format!("opening '{}'", path.display()))?;
+            let mut f = std::fs::File::open(&path)
+                .with_context(|| format!("opening '{}'", path.display()))?;
             std::io::copy(&mut f, &mut hasher)?;
             println!("{}", show(&hasher.finish(), base32, sri));
         }
@@ -96,24 +108,41 @@ pub fn nar(cmd: NarCmd) -> Result<ExitCode> {
         }
         NarCmd::Restore { dest } => {
             let input = std::io::BufReader::with_capacity(1 << 18, std::io::stdin().lock());
-            nar::restore(input, &dest).with_context(|| format!("restoring to '{}'", dest.display()))?;
+            nar::restore(input, &dest)
+                .with_context(|| format!("restoring to '{}'", dest.display()))?;
         }
         NarCmd::Ls => {
             let input = std::io::BufReader::with_capacity(1 << 18, std::io::stdin().lock());
             let mut r = nar::NarReader::new(input);
             let mut path: Vec<Vec<u8>> = Vec::new();
             let shown = |p: &[Vec<u8>]| -> String {
-                let s: Vec<String> = p.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+                let s: Vec<String> = p
+                    .iter()
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect();
                 format!("/{}", s.join("/"))
             };
             loop {
                 match r.next_event()? {
                     nar::Event::Directory => println!("dr-xr-xr-x {:>12} {}", 0, shown(&path)),
                     nar::Event::Regular { executable, size } => {
-                        println!("{} {size:>12} {}", if executable { "-r-xr-xr-x" } else { "-r--r--r--" }, shown(&path))
+                        println!(
+                            "{} {size:>12} {}",
+                            if executable {
+                                "-r-xr-xr-x"
+                            } else {
+                                "-r--r--r--"
+                            },
+                            shown(&path)
+                        )
                     }
                     nar::Event::Symlink { target } => {
-                        println!("lrwxrwxrwx {:>12} {} -> {}", 0, shown(&path), String::from_utf8_lossy(target))
+                        println!(
+                            "lrwxrwxrwx {:>12} {} -> {}",
+                            0,
+                            shown(&path),
+                            String::from_utf8_lossy(target)
+                        )
                     }
                     nar::Event::Entry { name } => path.push(name.to_vec()),
                     nar::Event::EntryEnd => {
@@ -139,15 +168,24 @@ pub fn drv(cmd: DrvCmd) -> Result<ExitCode> {
     let DrvCmd::Show { drv, root } = cmd;
     let sd = StoreDir::default();
     let path = sd.parse_path(&drv)?;
-    let Some(name) = drv_name_from_path(&path).map(str::to_owned) else { bail!("'{drv}' is not a .drv path") };
+    let Some(name) = drv_name_from_path(&path).map(str::to_owned) else {
+        bail!("'{drv}' is not a .drv path")
+    };
     let d = read_drv(&root, &sd, &path).with_context(|| format!("reading '{drv}'"))?;
     let mut memo = DrvHashMemo::new(sd.clone(), |p: &StorePath| read_drv(&root, &sd, p));
-    d.validate(&sd, &path, &mut memo).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let masked = d.hash_modulo(&sd, true, &mut memo).map_err(|e| anyhow::anyhow!("{e}"))?;
+    d.validate(&sd, &path, &mut memo)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let masked = d
+        .hash_modulo(&sd, true, &mut memo)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let outs: BTreeMap<String, Option<StorePath>> = d.output_paths(&sd, &name, &masked)?;
     println!("derivation {} is valid", sd.display(&path));
     for (o, p) in outs {
-        println!("  {o}\t{}", p.map(|p| sd.display(&p)).unwrap_or_else(|| "(content-addressed, known after build)".into()));
+        println!(
+            "  {o}\t{}",
+            p.map(|p| sd.display(&p))
+                .unwrap_or_else(|| "(content-addressed, known after build)".into())
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
