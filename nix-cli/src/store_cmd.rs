@@ -8,11 +8,15 @@ use anyhow::{Context, Result, bail};
 use cid::Cid;
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::BTreeSet;
 use store_ipfs::blocks::verify;
 use store_ipfs::dag::{DagReader, Kind};
 use store_ipfs::fuse::{View, mount};
 use store_ipfs::gc;
-use store_ipfs::store::Store;
+
+use nix_formats::content_address::{ContentAddress, FileIngestionMethod};
+use nix_formats::store_path::StoreDir;
+use store_ipfs::store::{NewPath, Store, StoreError};
 use store_ipfs::unixfs::{BlockSink, NullSink, add_path};
 
 /// The program name pins made by this command are filed under.
@@ -36,6 +40,15 @@ pub enum StoreCmd {
     },
     /// Check every block against its CID; exits 1 if any is corrupt.
     Verify,
+    /// Register a store path from a NAR on stdin, named as `nix-store
+    /// --add` names it (recursive SHA-256 source path); prints the path and
+    /// its root CID.
+    AddNar {
+        /// The store path's name (the part after the hash).
+        name: String,
+    },
+    /// Show what the catalogue records for a valid store path.
+    PathInfo { path: String },
     /// Mount a read-only view until interrupted: `<cid>/<path>` for any
     /// DAG, or with --store-dir the valid store paths by name.
     Mount {
@@ -164,6 +177,57 @@ pub fn store(state: &Path, cmd: StoreCmd) -> Result<ExitCode> {
                 .with_context(|| format!("writing '{}'", dest.display()))?;
         }
         StoreCmd::Verify => return verify_all(state),
+        StoreCmd::AddNar { name } => {
+            let mut store = Store::open(state)?;
+            let sd = StoreDir::default();
+            let input = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+            let rec = store.add_nar_with(input, &name, |imp| {
+                let path = sd
+                    .make_fixed_output_path(
+                        &name,
+                        FileIngestionMethod::Recursive,
+                        &imp.nar_hash,
+                        &BTreeSet::new(),
+                        false,
+                    )
+                    .map_err(|e| StoreError::Nar {
+                        path: name.clone(),
+                        source: Box::new(e),
+                    })?;
+                Ok(NewPath {
+                    path,
+                    references: BTreeSet::new(),
+                    deriver: None,
+                    ultimate: true,
+                    sigs: BTreeSet::new(),
+                    ca: Some(ContentAddress::Fixed {
+                        method: FileIngestionMethod::Recursive,
+                        hash: imp.nar_hash,
+                    }),
+                    nar_hash: None,
+                    nar_size: None,
+                })
+            })?;
+            println!("{}\t{}", sd.display(&rec.path), rec.root);
+        }
+        StoreCmd::PathInfo { path } => {
+            let store = Store::open(state)?;
+            let sd = StoreDir::default();
+            let p = sd.parse_path(&path)?;
+            let Some(rec) = store.catalogue.path_info(&p)? else {
+                bail!("path '{path}' is not valid");
+            };
+            println!("path\t{}", sd.display(&rec.path));
+            println!("root\t{}", rec.root);
+            println!("narHash\t{}", rec.nar_hash.to_prefixed_nix32());
+            println!("narSize\t{}", rec.nar_size);
+            for r in &rec.references {
+                println!("reference\t{}", sd.display(r));
+            }
+            if let Some(ca) = &rec.ca {
+                println!("ca\t{ca}");
+            }
+        }
         StoreCmd::Mount {
             mountpoint,
             store_dir,

@@ -231,15 +231,28 @@ impl Store {
         meta: NewPath,
     ) -> Result<PathRecord, StoreError> {
         let shown = meta.path.to_string();
+        self.add_nar_with(input, &shown, |_| Ok(meta))
+    }
+
+    /// Like [`Store::add_nar`], for paths whose name depends on the NAR
+    /// (content-addressed adds): `describe` sees the import's hash and size.
+    pub fn add_nar_with(
+        &mut self,
+        input: impl std::io::BufRead,
+        what: &str,
+        describe: impl FnOnce(&crate::nar_dag::Imported) -> Result<NewPath, StoreError>,
+    ) -> Result<PathRecord, StoreError> {
         let mut w = self.writer()?;
         let imported = crate::nar_dag::import_nar(input, &mut w).map_err(|e| match e {
             crate::nar_dag::ImportError::Sink(s) => s,
             other => StoreError::Nar {
-                path: shown.clone(),
+                path: what.to_owned(),
                 source: Box::new(other),
             },
         })?;
         let written = w.finish();
+        let meta = describe(&imported)?;
+        let shown = meta.path.to_string();
         if let Some(h) = meta.nar_hash {
             if h != imported.nar_hash {
                 return Err(StoreError::HashMismatch {
