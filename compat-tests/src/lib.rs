@@ -1,0 +1,1 @@
+//! Compatibility harness: real Nix clients against nix-daemon and ours (in progress).

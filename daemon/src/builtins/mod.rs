@@ -1,0 +1,1 @@
+//! Builtin builders (`builtin:buildenv`, `builtin:fetchurl`) (in progress).

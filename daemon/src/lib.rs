@@ -1,0 +1,3 @@
+//! `pkgchain-daemon`, the nix-daemon replacement (in progress).
+
+pub mod builtins;

@@ -1,0 +1,1 @@
+//! Linux-namespace build sandbox (in progress).
