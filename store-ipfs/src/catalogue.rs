@@ -299,6 +299,102 @@ impl Catalogue {
         Ok(out)
     }
 
+    /// Valid paths that refer to `path` (not counting itself).
+    pub fn referrers(&self, path: &StorePath) -> Result<BTreeSet<StorePath>, CatalogueError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT p.path FROM paths p JOIN refs r ON r.referrer = p.id JOIN paths q ON q.id = r.reference \
+             WHERE q.path = ?1",
+        )?;
+        let mut out = BTreeSet::new();
+        for p in st.query_map(params![path.to_string()], |r| r.get::<_, String>(0))? {
+            let p = p?;
+            out.insert(StorePath::from_base_name(&p).map_err(|_| corrupt("referrer", &p))?);
+        }
+        Ok(out)
+    }
+
+    /// The valid path whose hash part is `hash_part`, if any.
+    pub fn path_from_hash_part(
+        &self,
+        hash_part: &str,
+    ) -> Result<Option<StorePath>, CatalogueError> {
+        if hash_part.len() != nix_formats::store_path::HASH_PART_LEN
+            || hash_part.contains(['%', '_'])
+        {
+            return Ok(None);
+        }
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT path FROM paths WHERE path >= ?1 AND path < ?2 LIMIT 1")?;
+        let lo = format!("{hash_part}-");
+        let hi = format!("{hash_part}.");
+        let p: Option<String> = st.query_row(params![lo, hi], |r| r.get(0)).optional()?;
+        p.map(|p| StorePath::from_base_name(&p).map_err(|_| corrupt("path", &p)))
+            .transpose()
+    }
+
+    /// Records which paths a derivation's outputs have (after a build or
+    /// when a `.drv` becomes valid).
+    pub fn register_derivation_outputs(
+        &mut self,
+        drv: &StorePath,
+        outputs: &[(String, StorePath)],
+    ) -> Result<(), CatalogueError> {
+        let tx = self.conn.transaction()?;
+        let id: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM paths WHERE path = ?1",
+                params![drv.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(id) = id else {
+            return Err(CatalogueError::MissingReference {
+                path: drv.to_string(),
+                reference: drv.to_string(),
+            });
+        };
+        for (name, path) in outputs {
+            tx.execute(
+                "INSERT OR REPLACE INTO derivation_outputs (drv, output, path) VALUES (?1, ?2, ?3)",
+                params![id, name, path.to_string()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Derivations known to produce `path`.
+    pub fn valid_derivers(&self, path: &StorePath) -> Result<BTreeSet<StorePath>, CatalogueError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT p.path FROM derivation_outputs d JOIN paths p ON p.id = d.drv WHERE d.path = ?1")?;
+        let mut out = BTreeSet::new();
+        for p in st.query_map(params![path.to_string()], |r| r.get::<_, String>(0))? {
+            let p = p?;
+            out.insert(StorePath::from_base_name(&p).map_err(|_| corrupt("deriver", &p))?);
+        }
+        Ok(out)
+    }
+
+    /// Adds signatures to a valid path.
+    pub fn add_signatures(
+        &mut self,
+        path: &StorePath,
+        sigs: &BTreeSet<String>,
+    ) -> Result<bool, CatalogueError> {
+        let Some(mut rec) = self.path_info(path)? else {
+            return Ok(false);
+        };
+        rec.sigs.extend(sigs.iter().cloned());
+        let joined: Vec<&str> = rec.sigs.iter().map(String::as_str).collect();
+        self.conn.execute(
+            "UPDATE paths SET sigs = ?1 WHERE path = ?2",
+            params![joined.join(" "), path.to_string()],
+        )?;
+        Ok(true)
+    }
+
     /// The blocks a block links to.
     pub fn links_of(&self, cid: &Cid) -> Result<Vec<Cid>, CatalogueError> {
         let mut st = self

@@ -1,0 +1,244 @@
+//! The `nix.conf` settings the daemon honours, read the way Nix reads them:
+//! `$NIX_CONF_DIR/nix.conf` (default `/etc/nix/nix.conf`), `key = value`
+//! lines, `#` comments, `include` / `!include`, and `extra-<key>` appending
+//! to a list setting.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// Errors reading `nix.conf`.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("reading '{path}'")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("syntax error in configuration line '{line}' in '{path}'")]
+    Syntax { path: PathBuf, line: String },
+    #[error("configuration setting '{key}' should be {what}, not '{value}'")]
+    Value {
+        key: &'static str,
+        what: &'static str,
+        value: String,
+    },
+}
+
+/// The daemon's view of `nix.conf`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub trusted_users: Vec<String>,
+    pub allowed_users: Vec<String>,
+    pub max_jobs: usize,
+    pub cores: usize,
+    pub sandbox: bool,
+    pub sandbox_paths: Vec<String>,
+    pub build_users_group: String,
+    pub keep_outputs: bool,
+    pub keep_derivations: bool,
+    /// Parsed but not used yet (substitution comes from the chain).
+    pub substituters: Vec<String>,
+    pub trusted_substituters: Vec<String>,
+    pub trusted_public_keys: Vec<String>,
+    pub require_sigs: bool,
+    /// Every raw setting, for anything not modelled above.
+    pub raw: BTreeMap<String, String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let ncpu = std::thread::available_parallelism().map_or(1, usize::from);
+        Settings {
+            trusted_users: vec!["root".into()],
+            allowed_users: vec!["*".into()],
+            max_jobs: 1,
+            cores: ncpu,
+            sandbox: true,
+            sandbox_paths: Vec::new(),
+            build_users_group: String::new(),
+            keep_outputs: false,
+            keep_derivations: true,
+            substituters: vec!["https://cache.nixos.org/".into()],
+            trusted_substituters: Vec::new(),
+            trusted_public_keys: vec![
+                "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=".into(),
+            ],
+            require_sigs: true,
+            raw: BTreeMap::new(),
+        }
+    }
+}
+
+fn parse_file(
+    path: &Path,
+    out: &mut BTreeMap<String, String>,
+    depth: usize,
+) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    for raw_line in text.lines() {
+        let line = raw_line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if (words[0] == "include" || words[0] == "!include") && words.len() == 2 {
+            let inc = path.parent().unwrap_or(Path::new("/")).join(words[1]);
+            if depth < 16 && (inc.exists() || words[0] == "include") {
+                parse_file(&inc, out, depth + 1)?;
+            }
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(ConfigError::Syntax {
+                path: path.to_owned(),
+                line: raw_line.to_owned(),
+            });
+        };
+        let (key, value) = (key.trim(), value.trim());
+        if let Some(base) = key.strip_prefix("extra-") {
+            let e = out.entry(base.to_owned()).or_default();
+            if !e.is_empty() && !value.is_empty() {
+                e.push(' ');
+            }
+            e.push_str(value);
+        } else {
+            out.insert(key.to_owned(), value.to_owned());
+        }
+    }
+    Ok(())
+}
+
+fn boolean(key: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::Value {
+            key,
+            what: "a Boolean ('true' or 'false')",
+            value: v.to_owned(),
+        }),
+    }
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.split_whitespace().map(str::to_owned).collect()
+}
+
+impl Settings {
+    /// Reads `nix.conf` from `NIX_CONF_DIR` (or `/etc/nix`); a missing file
+    /// means defaults.
+    pub fn load() -> Result<Self, ConfigError> {
+        let dir = std::env::var_os("NIX_CONF_DIR")
+            .map_or_else(|| PathBuf::from("/etc/nix"), PathBuf::from);
+        let file = dir.join("nix.conf");
+        let mut raw = BTreeMap::new();
+        if file.exists() {
+            parse_file(&file, &mut raw, 0)?;
+        }
+        Self::from_raw(raw)
+    }
+
+    pub fn from_raw(raw: BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let mut s = Settings::default();
+        let ncpu = s.cores;
+        for (k, v) in &raw {
+            match k.as_str() {
+                "trusted-users" => s.trusted_users = list(v),
+                "allowed-users" => s.allowed_users = list(v),
+                "max-jobs" => {
+                    s.max_jobs = if v == "auto" {
+                        ncpu
+                    } else {
+                        v.parse().map_err(|_| ConfigError::Value {
+                            key: "max-jobs",
+                            what: "an integer or 'auto'",
+                            value: v.clone(),
+                        })?
+                    }
+                }
+                "cores" => {
+                    let n: usize = v.parse().map_err(|_| ConfigError::Value {
+                        key: "cores",
+                        what: "an integer",
+                        value: v.clone(),
+                    })?;
+                    s.cores = if n == 0 { ncpu } else { n };
+                }
+                "sandbox" => {
+                    s.sandbox = match v.as_str() {
+                        "relaxed" => true,
+                        other => boolean("sandbox", other)?,
+                    }
+                }
+                "sandbox-paths" | "build-chroot-dirs" | "build-sandbox-paths" => {
+                    s.sandbox_paths = list(v)
+                }
+                "build-users-group" => s.build_users_group = v.clone(),
+                "keep-outputs" => s.keep_outputs = boolean("keep-outputs", v)?,
+                "keep-derivations" => s.keep_derivations = boolean("keep-derivations", v)?,
+                "substituters" | "binary-caches" => s.substituters = list(v),
+                "trusted-substituters" => s.trusted_substituters = list(v),
+                "trusted-public-keys" | "binary-cache-public-keys" => {
+                    s.trusted_public_keys = list(v)
+                }
+                "require-sigs" => s.require_sigs = boolean("require-sigs", v)?,
+                _ => {}
+            }
+        }
+        s.raw = raw;
+        Ok(s)
+    }
+
+    /// Whether `user` (with groups `groups`) matches a `trusted-users` /
+    /// `allowed-users` list: names, `@group`, or `*`.
+    pub fn matches(list: &[String], user: &str, groups: &[String]) -> bool {
+        list.iter().any(|e| {
+            e == "*"
+                || e == user
+                || e.strip_prefix('@')
+                    .is_some_and(|g| groups.iter().any(|x| x == g))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_like_nix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("nix.conf"),
+            "# comment\nsandbox = false\nmax-jobs = 4 # trailing\ntrusted-users = root @wheel\n\
+             sandbox-paths = /bin/sh=/x/sh\nextra-sandbox-paths = /usr?\ninclude other.conf\n!include missing.conf\n",
+        )
+        .expect("write");
+        std::fs::write(dir.path().join("other.conf"), "keep-outputs = true\n").expect("write");
+        let mut raw = BTreeMap::new();
+        parse_file(&dir.path().join("nix.conf"), &mut raw, 0).expect("parse");
+        let s = Settings::from_raw(raw).expect("settings");
+        assert!(!s.sandbox);
+        assert_eq!(s.max_jobs, 4);
+        assert!(s.keep_outputs);
+        assert_eq!(s.sandbox_paths, vec!["/bin/sh=/x/sh", "/usr?"]);
+        assert!(Settings::matches(
+            &s.trusted_users,
+            "alice",
+            &["wheel".into()]
+        ));
+        assert!(!Settings::matches(
+            &s.trusted_users,
+            "alice",
+            &["users".into()]
+        ));
+        let bad = BTreeMap::from([("sandbox".to_owned(), "maybe".to_owned())]);
+        assert!(Settings::from_raw(bad).is_err());
+    }
+}

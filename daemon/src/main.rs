@@ -1,0 +1,86 @@
+//! `pkgchain-daemon`: mounts the store dir, serves the Nix daemon socket.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use daemon::config::Settings;
+use daemon::shared::Shared;
+use nix_formats::store_path::StoreDir;
+use store_ipfs::fuse::{View, mount};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pkgchain-daemon",
+    version,
+    about = "A nix-daemon whose store lives in IPFS blocks"
+)]
+struct Args {
+    /// State directory: blocks, catalogue, pins.
+    #[arg(long, default_value = "/ipfs")]
+    state_dir: PathBuf,
+    /// The daemon socket.
+    #[arg(
+        long,
+        default_value = "/nix/var/nix/daemon-socket/socket",
+        env = "NIX_DAEMON_SOCKET_PATH"
+    )]
+    socket: PathBuf,
+    /// The Nix store directory (mounted here with FUSE).
+    #[arg(long, default_value = "/nix/store")]
+    store_dir: String,
+    /// Do not mount the store dir (something else serves it).
+    #[arg(long)]
+    no_mount: bool,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let settings = Settings::load().context("reading nix.conf")?;
+    let store_dir = StoreDir::new(args.store_dir.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    std::fs::create_dir_all(&args.state_dir)
+        .with_context(|| format!("creating '{}'", args.state_dir.display()))?;
+    store_ipfs::store::Store::open(&args.state_dir).context("opening the store")?;
+    let session = if args.no_mount {
+        None
+    } else {
+        std::fs::create_dir_all(&args.store_dir)
+            .with_context(|| format!("creating '{}'", args.store_dir))?;
+        Some(
+            mount(
+                &args.state_dir,
+                View::StoreDir,
+                std::path::Path::new(&args.store_dir),
+            )
+            .with_context(|| format!("mounting the store at '{}'", args.store_dir))?,
+        )
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    let shared = Arc::new(Shared::new(args.state_dir.clone(), store_dir, settings));
+    let result = rt.block_on(async {
+        let listener = daemon::server::bind(&args.socket)
+            .with_context(|| format!("binding '{}'", args.socket.display()))?;
+        eprintln!("pkgchain-daemon: listening on {}", args.socket.display());
+        let stop = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        };
+        daemon::server::run(listener, shared, stop).await;
+        anyhow::Ok(())
+    });
+    rt.shutdown_timeout(std::time::Duration::from_secs(10));
+    if let Some(s) = session {
+        s.umount_and_join().context("unmounting the store")?;
+    }
+    let _ = std::fs::remove_file(&args.socket);
+    result
+}

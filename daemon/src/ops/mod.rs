@@ -1,0 +1,205 @@
+//! What each op does. [`dispatch`] routes a decoded request to its handler;
+//! handlers end the op with `Session::reply`/`done` or return an
+//! [`OpError`].
+
+pub mod add;
+pub mod build;
+pub mod query;
+pub mod roots;
+
+use nix_formats::store_path::StorePath;
+use nix_formats::wire::{Request, Verbosity};
+use store_ipfs::dag::{DagReader, Kind};
+use store_ipfs::store::Store;
+
+use crate::session::{OpError, Session, chain, client_err};
+
+/// The contents of a regular file that is a whole store path (a `.drv`).
+pub fn read_store_file(
+    store: &Store,
+    sd: &nix_formats::store_path::StoreDir,
+    path: &StorePath,
+) -> Result<Vec<u8>, OpError> {
+    let rec = store
+        .catalogue
+        .path_info(path)
+        .map_err(|e| client_err(chain(&e)))?
+        .ok_or_else(|| client_err(format!("path '{}' is not valid", sd.display(path))))?;
+    let dag = DagReader::new(&store.blocks);
+    match dag.kind(&rec.root).map_err(|e| client_err(chain(&e)))? {
+        Kind::File { .. } => {}
+        _ => {
+            return Err(client_err(format!(
+                "'{}' is not a regular file",
+                sd.display(path)
+            )));
+        }
+    }
+    let mut v = Vec::new();
+    dag.write_file(&rec.root, &mut v)
+        .map_err(|e| client_err(chain(&e)))?;
+    Ok(v)
+}
+
+/// Reads and parses a `.drv` from the store.
+pub fn read_derivation(
+    store: &Store,
+    sd: &nix_formats::store_path::StoreDir,
+    path: &StorePath,
+) -> Result<nix_formats::derivation::Derivation, OpError> {
+    let bytes = read_store_file(store, sd, path)?;
+    nix_formats::derivation::Derivation::from_aterm(&bytes, sd).map_err(|e| {
+        client_err(format!(
+            "error parsing derivation '{}': {e}",
+            sd.display(path)
+        ))
+    })
+}
+
+fn require_trusted(s: &Session, what: &str) -> Result<(), OpError> {
+    if s.peer.trusted {
+        Ok(())
+    } else {
+        Err(client_err(format!("you are not privileged to {what}")))
+    }
+}
+
+/// Routes one request.
+pub async fn dispatch(s: &mut Session, req: Request) -> Result<(), OpError> {
+    use Request as R;
+    match req {
+        R::SetOptions(o) => {
+            set_options(s, o);
+            s.done();
+            Ok(())
+        }
+        R::IsValidPath(p) => query::is_valid_path(s, p).await,
+        R::QueryPathInfo(p) => query::query_path_info(s, p).await,
+        R::QueryValidPaths { paths, .. } => query::query_valid_paths(s, paths).await,
+        R::QueryAllValidPaths => query::query_all_valid_paths(s).await,
+        R::QueryReferrers(p) => query::query_referrers(s, p).await,
+        R::QueryPathFromHashPart(h) => query::query_path_from_hash_part(s, h).await,
+        R::QueryDerivationOutputMap(p) => query::query_derivation_output_map(s, p).await,
+        R::QueryDerivationOutputs(p) => query::query_derivation_outputs(s, p).await,
+        R::QueryDerivationOutputNames(p) => query::query_derivation_output_names(s, p).await,
+        R::QueryValidDerivers(p) => query::query_valid_derivers(s, p).await,
+        R::QueryDeriver(p) => query::query_deriver(s, p).await,
+        R::QueryPathHash(p) => query::query_path_hash(s, p).await,
+        R::QueryReferences(p) => query::query_references(s, p).await,
+        R::QuerySubstitutablePaths(_) => s.reply(&std::collections::BTreeSet::<StorePath>::new()),
+        R::QuerySubstitutablePathInfos(_) => s.u64_reply(0),
+        R::QuerySubstitutablePathInfo(_) => s.reply(&false),
+        R::HasSubstitutes(_) => s.reply(&false),
+        R::QueryMissing(targets) => query::query_missing(s, targets).await,
+        R::EnsurePath(p) => query::ensure_path(s, p).await,
+        R::NarFromPath(p) => query::nar_from_path(s, p).await,
+        R::ExportPath { path, .. } => query::export_path(s, path).await,
+        R::AddToStore {
+            name,
+            method,
+            algo,
+            references,
+            repair,
+        } => add::add_to_store(s, name, method, algo, references, repair).await,
+        R::AddToStoreLegacy {
+            name,
+            fixed,
+            recursive,
+            algo,
+        } => add::add_to_store_legacy(s, name, fixed, recursive, algo).await,
+        R::AddTextToStore {
+            name,
+            text,
+            references,
+        } => add::add_text_to_store(s, name, text, references).await,
+        R::AddToStoreNar {
+            info,
+            repair,
+            dont_check_sigs,
+        } => add::add_to_store_nar(s, info, repair, dont_check_sigs).await,
+        R::AddMultipleToStore {
+            repair,
+            dont_check_sigs,
+        } => add::add_multiple_to_store(s, repair, dont_check_sigs).await,
+        R::ImportPaths => add::import_paths(s).await,
+        R::AddSignatures { path, sigs } => add::add_signatures(s, path, sigs).await,
+        R::AddTempRoot(p) => roots::add_temp_root(s, p),
+        R::AddIndirectRoot(link) => roots::add_indirect_root(s, link),
+        R::AddPermRoot { path, gc_root } => {
+            require_trusted(s, "add permanent roots")?;
+            roots::add_perm_root(s, path, gc_root)
+        }
+        R::SyncWithGC => s.u64_reply(1),
+        R::FindRoots => roots::find_roots(s).await,
+        R::CollectGarbage(req) => roots::collect_garbage(s, req).await,
+        R::OptimiseStore => {
+            s.log_line(
+                Verbosity::Info,
+                "the store is content-addressed block by block: identical data is already stored once; nothing to optimise",
+            );
+            s.u64_reply(1)
+        }
+        R::VerifyStore {
+            check_contents,
+            repair,
+        } => {
+            if repair {
+                require_trusted(s, "repair paths")?;
+            }
+            query::verify_store(s, check_contents, repair).await
+        }
+        R::BuildPaths { paths, mode } => build::build_paths(s, paths, mode, false).await,
+        R::BuildPathsWithResults { paths, mode } => build::build_paths(s, paths, mode, true).await,
+        R::BuildDerivation {
+            drv_path,
+            drv,
+            mode,
+        } => build::build_derivation(s, drv_path, drv, mode).await,
+        R::AddBuildLog(drv) => {
+            require_trusted(s, "add build logs")?;
+            add::add_build_log(s, drv).await
+        }
+        R::RegisterDrvOutput(_) | R::QueryRealisation(_) => Err(client_err(
+            "experimental Nix feature 'ca-derivations' is disabled; use '--extra-experimental-features ca-derivations' to override",
+        )),
+        R::QueryFailedPaths | R::ClearFailedPaths => Err(client_err("Removed operation")),
+    }
+}
+
+/// SetOptions: keep the client's settings for this connection, with Nix's
+/// policy for which overrides an untrusted client may make.
+fn set_options(s: &mut Session, o: nix_formats::wire::ClientSettings) {
+    let trusted = s.peer.trusted;
+    let mut warnings = Vec::new();
+    for (name, value) in &o.overrides {
+        let allowed = trusted
+            || matches!(
+                name.as_str(),
+                "build-timeout" | "connect-timeout" | "build-repeat"
+            )
+            || (name == "builders" && value.is_empty());
+        if name == "substituters" || name == "binary-caches" {
+            if !trusted {
+                for sub in value.split_whitespace() {
+                    let known = s.shared.settings.substituters.iter().any(|x| x == sub)
+                        || s.shared
+                            .settings
+                            .trusted_substituters
+                            .iter()
+                            .any(|x| x == sub);
+                    if !known {
+                        warnings.push(format!("warning: ignoring untrusted substituter '{sub}'"));
+                    }
+                }
+            }
+        } else if !allowed && name != "experimental-features" && name != "plugin-files" {
+            warnings.push(format!(
+                "warning: ignoring the client-specified setting '{name}', because it is a restricted setting and you are not a trusted user"
+            ));
+        }
+    }
+    for w in warnings {
+        s.log_line(Verbosity::Error, &w);
+    }
+    s.options = Some(o);
+}

@@ -1,0 +1,432 @@
+//! Read-only ops: validity, path info, referrers, derivation outputs,
+//! QueryMissing, NAR and export streams, verification.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use nix_formats::store_path::{StoreDir, StorePath};
+use nix_formats::wire::{DerivedPath, OutputsSpec, StderrMsg, UnkeyedValidPathInfo, Verbosity};
+use store_ipfs::catalogue::PathRecord;
+use store_ipfs::dag::DagReader;
+use store_ipfs::store::Store;
+
+use super::read_derivation;
+use crate::session::{OpError, Session, chain, client_err};
+
+fn cat_err(e: store_ipfs::catalogue::CatalogueError) -> OpError {
+    client_err(chain(&e))
+}
+
+pub fn to_wire_info(rec: &PathRecord) -> UnkeyedValidPathInfo {
+    UnkeyedValidPathInfo {
+        deriver: rec.deriver.clone(),
+        nar_hash: rec.nar_hash,
+        references: rec.references.clone(),
+        registration_time: rec.registration_time,
+        nar_size: rec.nar_size,
+        ultimate: rec.ultimate,
+        sigs: rec.sigs.clone(),
+        ca: rec.ca,
+    }
+}
+
+fn not_valid(sd: &StoreDir, p: &StorePath) -> OpError {
+    client_err(format!("path '{}' is not valid", sd.display(p)))
+}
+
+pub async fn is_valid_path(s: &mut Session, p: StorePath) -> Result<(), OpError> {
+    let v = s
+        .blocking(move |st, _| st.catalogue.is_valid(&p).map_err(cat_err))
+        .await?;
+    s.reply(&v)
+}
+
+pub async fn query_path_info(s: &mut Session, p: StorePath) -> Result<(), OpError> {
+    let q = p.clone();
+    let rec = s
+        .blocking(move |st, _| st.catalogue.path_info(&q).map_err(cat_err))
+        .await?;
+    if s.version().at_least(17) {
+        match rec {
+            Some(r) => {
+                s.log(&StderrMsg::Last);
+                let out = &mut s.wire.out;
+                nix_formats::wire::encode_into(out, &s.cx, &true).expect("bool encodes");
+                nix_formats::wire::encode_into(out, &s.cx, &to_wire_info(&r))
+                    .map_err(|e| client_err(e.to_string()))
+            }
+            None => s.reply(&false),
+        }
+    } else {
+        match rec {
+            Some(r) => s.reply(&to_wire_info(&r)),
+            None => Err(not_valid(&s.shared.store_dir, &p)),
+        }
+    }
+}
+
+pub async fn query_valid_paths(s: &mut Session, paths: BTreeSet<StorePath>) -> Result<(), OpError> {
+    let valid = s
+        .blocking(move |st, _| {
+            let mut out = BTreeSet::new();
+            for p in paths {
+                if st.catalogue.is_valid(&p).map_err(cat_err)? {
+                    out.insert(p);
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    s.reply(&valid)
+}
+
+pub async fn query_all_valid_paths(s: &mut Session) -> Result<(), OpError> {
+    let all: BTreeSet<StorePath> = s
+        .blocking(|st, _| {
+            Ok(st
+                .catalogue
+                .all_paths()
+                .map_err(cat_err)?
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect())
+        })
+        .await?;
+    s.reply(&all)
+}
+
+pub async fn query_referrers(s: &mut Session, p: StorePath) -> Result<(), OpError> {
+    let r = s
+        .blocking(move |st, _| st.catalogue.referrers(&p).map_err(cat_err))
+        .await?;
+    s.reply(&r)
+}
+
+pub async fn query_references(s: &mut Session, p: StorePath) -> Result<(), OpError> {
+    let sd = s.shared.store_dir.clone();
+    let r = s
+        .blocking(move |st, _| {
+            st.catalogue
+                .path_info(&p)
+                .map_err(cat_err)?
+                .map(|r| r.references)
+                .ok_or_else(|| not_valid(&sd, &p))
+        })
+        .await?;
+    s.reply(&r)
+}
+
+pub async fn query_path_hash(s: &mut Session, p: StorePath) -> Result<(), OpError> {
+    let sd = s.shared.store_dir.clone();
+    let h = s
+        .blocking(move |st, _| {
+            st.catalogue
+                .path_info(&p)
+                .map_err(cat_err)?
+                .map(|r| r.nar_hash.to_base16())
+                .ok_or_else(|| not_valid(&sd, &p))
+        })
+        .await?;
+    s.reply(h.as_str())
+}
+
+pub async fn query_deriver(s: &mut Session, p: StorePath) -> Result<(), OpError> {
+    let sd = s.shared.store_dir.clone();
+    let d = s
+        .blocking(move |st, _| {
+            st.catalogue
+                .path_info(&p)
+                .map_err(cat_err)?
+                .map(|r| r.deriver)
+                .ok_or_else(|| not_valid(&sd, &p))
+        })
+        .await?;
+    let shown = d
+        .map(|d| s.shared.store_dir.display(&d))
+        .unwrap_or_default();
+    s.reply(shown.as_str())
+}
+
+pub async fn query_path_from_hash_part(s: &mut Session, h: String) -> Result<(), OpError> {
+    let p = s
+        .blocking(move |st, _| st.catalogue.path_from_hash_part(&h).map_err(cat_err))
+        .await?;
+    let shown = p
+        .map(|p| s.shared.store_dir.display(&p))
+        .unwrap_or_default();
+    s.reply(shown.as_str())
+}
+
+pub async fn query_valid_derivers(s: &mut Session, p: StorePath) -> Result<(), OpError> {
+    let r = s
+        .blocking(move |st, _| st.catalogue.valid_derivers(&p).map_err(cat_err))
+        .await?;
+    s.reply(&r)
+}
+
+/// Output name → path (None for outputs whose path is not known yet).
+pub fn output_map(
+    st: &Store,
+    sd: &StoreDir,
+    drv_path: &StorePath,
+) -> Result<BTreeMap<String, Option<StorePath>>, OpError> {
+    let drv = read_derivation(st, sd, drv_path)?;
+    let mut out = BTreeMap::new();
+    for (name, o) in &drv.outputs {
+        let fields = o.fields(sd);
+        let p = if fields.path.is_empty() {
+            None
+        } else {
+            Some(
+                sd.parse_path(&fields.path)
+                    .map_err(|e| client_err(e.to_string()))?,
+            )
+        };
+        out.insert(name.clone(), p);
+    }
+    Ok(out)
+}
+
+pub async fn query_derivation_output_map(s: &mut Session, p: StorePath) -> Result<(), OpError> {
+    let sd = s.shared.store_dir.clone();
+    let m = s.blocking(move |st, _| output_map(st, &sd, &p)).await?;
+    let shown: BTreeMap<String, String> = m
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                v.map(|p| s.shared.store_dir.display(&p))
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    s.log(&StderrMsg::Last);
+    let mut e = nix_formats::wire::Encoder::new(&mut s.wire.out, &s.cx);
+    e.string_map(&shown);
+    Ok(())
+}
+
+pub async fn query_derivation_outputs(s: &mut Session, p: StorePath) -> Result<(), OpError> {
+    let sd = s.shared.store_dir.clone();
+    let m = s.blocking(move |st, _| output_map(st, &sd, &p)).await?;
+    let set: BTreeSet<StorePath> = m.into_values().flatten().collect();
+    s.reply(&set)
+}
+
+pub async fn query_derivation_output_names(s: &mut Session, p: StorePath) -> Result<(), OpError> {
+    let sd = s.shared.store_dir.clone();
+    let m = s.blocking(move |st, _| output_map(st, &sd, &p)).await?;
+    let names: BTreeSet<String> = m.into_keys().collect();
+    s.log(&StderrMsg::Last);
+    nix_formats::wire::Encoder::new(&mut s.wire.out, &s.cx).strings(names.iter());
+    Ok(())
+}
+
+/// QueryMissing's answer.
+#[derive(Debug, Default)]
+pub struct Missing {
+    pub will_build: BTreeSet<StorePath>,
+    pub will_substitute: BTreeSet<StorePath>,
+    pub unknown: BTreeSet<StorePath>,
+}
+
+/// What building `targets` would take, as Nix's `queryMissing` computes it
+/// (no substituters yet, so nothing is ever substituted).
+pub fn missing(st: &Store, sd: &StoreDir, targets: &[DerivedPath]) -> Result<Missing, OpError> {
+    let mut m = Missing::default();
+    let mut done = BTreeSet::new();
+    let mut stack: Vec<DerivedPath> = targets.iter().rev().cloned().collect();
+    while let Some(t) = stack.pop() {
+        if !done.insert(t.clone()) {
+            continue;
+        }
+        match t {
+            DerivedPath::Opaque(p) => {
+                if !st.catalogue.is_valid(&p).map_err(cat_err)? {
+                    m.unknown.insert(p);
+                }
+            }
+            DerivedPath::Built { drv_path, outputs } => {
+                if !st.catalogue.is_valid(&drv_path).map_err(cat_err)? {
+                    m.unknown.insert(drv_path);
+                    continue;
+                }
+                let drv = read_derivation(st, sd, &drv_path)?;
+                let map = output_map(st, sd, &drv_path)?;
+                let mut any_invalid = false;
+                for (name, p) in &map {
+                    let wanted = match &outputs {
+                        OutputsSpec::All => true,
+                        OutputsSpec::Names(n) => n.contains(name),
+                    };
+                    if wanted {
+                        let valid = match p {
+                            Some(p) => st.catalogue.is_valid(p).map_err(cat_err)?,
+                            None => false,
+                        };
+                        any_invalid |= !valid;
+                    }
+                }
+                if !any_invalid {
+                    continue;
+                }
+                m.will_build.insert(drv_path.clone());
+                for (input, outs) in drv.input_drvs.iter().rev() {
+                    stack.push(DerivedPath::Built {
+                        drv_path: input.clone(),
+                        outputs: OutputsSpec::Names(outs.clone()),
+                    });
+                }
+                for src in drv.input_srcs.iter().rev() {
+                    stack.push(DerivedPath::Opaque(src.clone()));
+                }
+            }
+        }
+    }
+    Ok(m)
+}
+
+pub async fn query_missing(s: &mut Session, targets: Vec<DerivedPath>) -> Result<(), OpError> {
+    let sd = s.shared.store_dir.clone();
+    let m = s.blocking(move |st, _| missing(st, &sd, &targets)).await?;
+    s.log(&StderrMsg::Last);
+    let mut e = nix_formats::wire::Encoder::new(&mut s.wire.out, &s.cx);
+    e.path_set(&m.will_build);
+    e.path_set(&m.will_substitute);
+    e.path_set(&m.unknown);
+    e.u64(0);
+    e.u64(0);
+    Ok(())
+}
+
+pub async fn ensure_path(s: &mut Session, p: StorePath) -> Result<(), OpError> {
+    let sd = s.shared.store_dir.clone();
+    let q = p.clone();
+    let valid = s
+        .blocking(move |st, _| st.catalogue.is_valid(&q).map_err(cat_err))
+        .await?;
+    if !valid {
+        return Err(client_err(format!(
+            "path '{}' does not exist and cannot be created",
+            sd.display(&p)
+        )));
+    }
+    s.shared.add_temp_root(s.id, p);
+    s.u64_reply(1)
+}
+
+/// Streams a path's NAR after STDERR_LAST (ssh-ng clients).
+pub async fn nar_from_path(s: &mut Session, p: StorePath) -> Result<(), OpError> {
+    let sd = s.shared.store_dir.clone();
+    let nar = s
+        .blocking(move |st, _| {
+            let rec = st
+                .catalogue
+                .path_info(&p)
+                .map_err(cat_err)?
+                .ok_or_else(|| not_valid(&sd, &p))?;
+            let mut v = Vec::with_capacity(rec.nar_size as usize);
+            store_ipfs::nar_dag::export_nar(&DagReader::new(&st.blocks), &rec.root, &mut v)
+                .map_err(|e| client_err(chain(&e)))?;
+            Ok(v)
+        })
+        .await?;
+    s.log(&StderrMsg::Last);
+    s.wire.out.extend_from_slice(&nar);
+    Ok(())
+}
+
+/// ExportPath (clients before 1.17): the export format via STDERR_WRITE.
+pub async fn export_path(s: &mut Session, p: StorePath) -> Result<(), OpError> {
+    let sd = s.shared.store_dir.clone();
+    let data = s
+        .blocking(move |st, _| {
+            let rec = st
+                .catalogue
+                .path_info(&p)
+                .map_err(cat_err)?
+                .ok_or_else(|| not_valid(&sd, &p))?;
+            let mut nar = Vec::new();
+            store_ipfs::nar_dag::export_nar(&DagReader::new(&st.blocks), &rec.root, &mut nar)
+                .map_err(|e| client_err(chain(&e)))?;
+            let item = nix_formats::export::ExportItem {
+                nar,
+                path: p,
+                references: rec.references,
+                deriver: rec.deriver,
+            };
+            let mut out = Vec::new();
+            nix_formats::export::write_export(&sd, std::slice::from_ref(&item), &mut out)
+                .map_err(|e| client_err(e.to_string()))?;
+            // The op writes one path, without the stream's end marker.
+            out.truncate(out.len() - 8);
+            Ok(out)
+        })
+        .await?;
+    for chunk in data.chunks(64 * 1024) {
+        s.log(&StderrMsg::Write(chunk.to_vec()));
+    }
+    s.u64_reply(1)
+}
+
+pub async fn verify_store(
+    s: &mut Session,
+    check_contents: bool,
+    _repair: bool,
+) -> Result<(), OpError> {
+    let sd = s.shared.store_dir.clone();
+    let (lines, errors) = s
+        .blocking(move |st, _| {
+            let mut lines = vec![
+                "reading the Nix store...".to_owned(),
+                "checking path existence...".to_owned(),
+            ];
+            if check_contents {
+                lines.push("checking link count...".to_owned());
+            }
+            let mut errors = false;
+            let dag = DagReader::new(&st.blocks);
+            for (p, root) in st.catalogue.all_paths().map_err(cat_err)? {
+                if check_contents {
+                    lines.push(format!("checking contents of '{}'", sd.display(&p)));
+                    let rec = st
+                        .catalogue
+                        .path_info(&p)
+                        .map_err(cat_err)?
+                        .ok_or_else(|| not_valid(&sd, &p))?;
+                    let mut h = nix_formats::hash::Hasher::new(nix_formats::hash::HashAlgo::Sha256);
+                    match store_ipfs::nar_dag::export_nar(&dag, &root, &mut h) {
+                        Ok(_) if h.clone().finish() == rec.nar_hash => {}
+                        Ok(_) => {
+                            lines.push(format!(
+                                "path '{}' was modified! expected hash '{}', got '{}'",
+                                sd.display(&p),
+                                rec.nar_hash.to_prefixed_nix32(),
+                                h.finish().to_prefixed_nix32()
+                            ));
+                            errors = true;
+                        }
+                        Err(e) => {
+                            lines.push(format!(
+                                "path '{}' is corrupt: {}",
+                                sd.display(&p),
+                                chain(&e)
+                            ));
+                            errors = true;
+                        }
+                    }
+                } else if dag.kind(&root).is_err() {
+                    lines.push(format!(
+                        "path '{}' disappeared, but it still has valid referrers!",
+                        sd.display(&p)
+                    ));
+                    errors = true;
+                }
+            }
+            Ok((lines, errors))
+        })
+        .await?;
+    for l in lines {
+        s.log_line(Verbosity::Info, &l);
+    }
+    s.reply(&errors)
+}

@@ -1,0 +1,77 @@
+//! State shared by every connection of one daemon.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix_formats::store_path::{StoreDir, StorePath};
+
+use crate::config::Settings;
+
+/// What all connections share.
+#[derive(Debug)]
+pub struct Shared {
+    pub state_dir: PathBuf,
+    pub store_dir: StoreDir,
+    /// Where Nix keeps state: `/nix/var/nix` (profiles, gcroots, logs' parent).
+    pub nix_state_dir: PathBuf,
+    pub log_dir: PathBuf,
+    pub settings: Settings,
+    pub version: String,
+    next_conn: AtomicU64,
+    /// Temp roots per connection, dropped when it closes.
+    temp_roots: Mutex<HashMap<u64, BTreeSet<StorePath>>>,
+}
+
+impl Shared {
+    pub fn new(state_dir: PathBuf, store_dir: StoreDir, settings: Settings) -> Self {
+        Shared {
+            state_dir,
+            store_dir,
+            nix_state_dir: std::env::var_os("NIX_STATE_DIR")
+                .map_or_else(|| PathBuf::from("/nix/var/nix"), PathBuf::from),
+            log_dir: std::env::var_os("NIX_LOG_DIR")
+                .map_or_else(|| PathBuf::from("/nix/var/log/nix"), PathBuf::from),
+            settings,
+            version: format!(
+                "{} (pkgchain {})",
+                NIX_COMPAT_VERSION,
+                env!("CARGO_PKG_VERSION")
+            ),
+            next_conn: AtomicU64::new(1),
+            temp_roots: Mutex::default(),
+        }
+    }
+
+    pub fn new_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn add_temp_root(&self, conn: u64, path: StorePath) {
+        self.temp_roots
+            .lock()
+            .expect("temp roots lock")
+            .entry(conn)
+            .or_default()
+            .insert(path);
+    }
+
+    pub fn drop_temp_roots(&self, conn: u64) {
+        self.temp_roots
+            .lock()
+            .expect("temp roots lock")
+            .remove(&conn);
+    }
+
+    /// Every temp root of every live connection.
+    pub fn temp_roots(&self) -> Vec<(u64, StorePath)> {
+        let t = self.temp_roots.lock().expect("temp roots lock");
+        t.iter()
+            .flat_map(|(c, ps)| ps.iter().map(move |p| (*c, p.clone())))
+            .collect()
+    }
+}
+
+/// The Nix version whose behaviour the daemon reproduces.
+pub const NIX_COMPAT_VERSION: &str = "2.8.0";
