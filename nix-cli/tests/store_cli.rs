@@ -154,11 +154,32 @@ fn kill_9_during_add_never_leaves_a_broken_pin() {
     let state = t.path().join("state");
     let src = t.path().join("src");
     tree(&src, 120, 40_000);
+    // Every round rewrites a quarter of the files, so each add writes new
+    // blocks; the first round (not killed) measures how long a round takes,
+    // and kills land at random points inside that window.
+    let vary = |i: usize| {
+        for f in (0..120).step_by(4) {
+            fs::write(
+                src.join(format!("share/f{f:04}")),
+                format!("round {i} file {f}").repeat(9000),
+            )
+            .expect("write");
+        }
+    };
+    vary(0);
+    ok(&state, &["store", "add", src.to_str().expect("utf8")]);
+    vary(1);
+    let t0 = std::time::Instant::now();
+    ok(&state, &["store", "add", src.to_str().expect("utf8")]);
+    let window = t0.elapsed().as_micros() as u64 * 9 / 10;
     let mut seed = 0x5eed_u64;
     let mut killed = 0;
-    for i in 0..20 {
-        // Vary the content a little so every run writes new blocks.
-        fs::write(src.join("share/varies"), format!("run {i}")).expect("write");
+    // Until 20 adds were killed mid-way (at most 80 rounds).
+    for i in 2..82 {
+        if killed == 20 {
+            break;
+        }
+        vary(i);
         let mut child = Command::new(env!("CARGO_BIN_EXE_pkg"))
             .arg("--state-dir")
             .arg(&state)
@@ -172,7 +193,7 @@ fn kill_9_during_add_never_leaves_a_broken_pin() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        std::thread::sleep(Duration::from_micros(seed % 150_000));
+        std::thread::sleep(Duration::from_micros(seed % window.max(1)));
         if child.try_wait().expect("wait").is_none() {
             child.kill().expect("kill -9");
             killed += 1;
@@ -192,9 +213,9 @@ fn kill_9_during_add_never_leaves_a_broken_pin() {
             "{v:?}"
         );
     }
-    assert!(
-        killed >= 5,
-        "only {killed} of 20 adds were killed mid-way; widen the window"
+    assert_eq!(
+        killed, 20,
+        "only {killed} adds were killed mid-way in 80 rounds (window {window} µs)"
     );
     // Orphans of killed adds go with the next GC; pinned DAGs stay whole.
     ok(&state, &["gc"]);
@@ -303,9 +324,17 @@ fn kill_9_during_add_nar_never_registers_a_broken_path() {
     let state = t.path().join("state");
     let src = t.path().join("src");
     tree(&src, 60, 200_000);
+    let t0 = std::time::Instant::now();
+    let warm = add_nar(&t.path().join("warm"), "warm", &nix_dump(&src));
+    assert!(warm.status.success());
+    let window = t0.elapsed().as_micros() as u64 * 4 / 5;
     let mut seed = 0xfeed_u64;
     let (mut killed, mut valid) = (0, 0);
-    for i in 0..20 {
+    // Until 20 imports were killed mid-way, then one more that is not.
+    for i in 0..81 {
+        if killed == 20 && valid > 0 {
+            break;
+        }
         fs::write(src.join("share/varies"), format!("run {i}")).expect("write");
         let nar = nix_dump(&src);
         let mut child = Command::new(env!("CARGO_BIN_EXE_pkg"))
@@ -324,8 +353,10 @@ fn kill_9_during_add_nar_never_registers_a_broken_path() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        std::thread::sleep(Duration::from_micros(seed % 120_000));
-        if child.try_wait().expect("wait").is_none() {
+        // Once 20 were killed, rounds run to the end so the valid case is
+        // checked too.
+        std::thread::sleep(Duration::from_micros(seed % window.max(1)));
+        if killed < 20 && child.try_wait().expect("wait").is_none() {
             child.kill().expect("kill -9");
             killed += 1;
         }
@@ -346,9 +377,9 @@ fn kill_9_during_add_nar_never_registers_a_broken_path() {
             "{v:?}"
         );
     }
-    assert!(
-        killed >= 5,
-        "only {killed} of 20 imports were killed mid-way"
+    assert_eq!(
+        killed, 20,
+        "only {killed} imports were killed mid-way in 80 rounds (window {window} µs)"
     );
     assert!(
         valid >= 1,
