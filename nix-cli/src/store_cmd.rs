@@ -143,7 +143,7 @@ pub fn store(state: &Path, cmd: StoreCmd) -> Result<ExitCode> {
             };
             let e = add_path(&path, &mut sink)
                 .with_context(|| format!("adding '{}'", path.display()))?;
-            let written = sink.inner.finish();
+            let written = sink.inner.finish()?;
             store.commit_pin(written, &user(), PROG, &e.cid)?;
             if let Some(b) = bar {
                 b.finish_and_clear();

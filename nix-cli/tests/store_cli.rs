@@ -324,18 +324,32 @@ fn kill_9_during_add_nar_never_registers_a_broken_path() {
     let state = t.path().join("state");
     let src = t.path().join("src");
     tree(&src, 60, 200_000);
+    // Every round rewrites a quarter of the files so each import writes
+    // new blocks; the second round (not killed) measures a round's length.
+    let vary = |i: usize| {
+        for f in (0..60).step_by(4) {
+            fs::write(
+                src.join(format!("share/f{f:04}")),
+                format!("round {i} file {f}").repeat(20000),
+            )
+            .expect("write");
+        }
+    };
+    vary(0);
+    assert!(add_nar(&state, "p0", &nix_dump(&src)).status.success());
+    vary(1);
+    let nar1 = nix_dump(&src);
     let t0 = std::time::Instant::now();
-    let warm = add_nar(&t.path().join("warm"), "warm", &nix_dump(&src));
-    assert!(warm.status.success());
-    let window = t0.elapsed().as_micros() as u64 * 4 / 5;
+    assert!(add_nar(&state, "p1", &nar1).status.success());
+    let window = t0.elapsed().as_micros() as u64 * 9 / 10;
     let mut seed = 0xfeed_u64;
     let (mut killed, mut valid) = (0, 0);
     // Until 20 imports were killed mid-way, then one more that is not.
-    for i in 0..81 {
+    for i in 2..83 {
         if killed == 20 && valid > 0 {
             break;
         }
-        fs::write(src.join("share/varies"), format!("run {i}")).expect("write");
+        vary(i);
         let nar = nix_dump(&src);
         let mut child = Command::new(env!("CARGO_BIN_EXE_pkg"))
             .arg("--state-dir")

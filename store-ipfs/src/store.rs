@@ -130,6 +130,7 @@ impl Store {
             temp,
             records: Vec::new(),
             seen: HashSet::new(),
+            pool: None,
         })
     }
 
@@ -250,7 +251,7 @@ impl Store {
                 source: Box::new(other),
             },
         })?;
-        let written = w.finish();
+        let written = w.finish()?;
         let meta = describe(&imported)?;
         let shown = meta.path.to_string();
         if let Some(h) = meta.nar_hash {
@@ -300,6 +301,72 @@ pub struct Written {
     pub records: Vec<BlockRecord>,
 }
 
+/// Writes block files on background threads: creating files is mostly
+/// kernel work, and two cores do it twice as fast as one.
+#[derive(Debug)]
+struct WriterPool {
+    tx: Option<std::sync::mpsc::SyncSender<(Cid, Vec<u8>)>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    error: std::sync::Arc<std::sync::Mutex<Option<io::Error>>>,
+}
+
+/// Blocks in flight per writer thread.
+const WRITE_QUEUE: usize = 32;
+
+impl WriterPool {
+    fn new(blocks: &BlockStore) -> Self {
+        let n = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, 4);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Cid, Vec<u8>)>(WRITE_QUEUE * n);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let error = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let threads = (0..n)
+            .map(|_| {
+                let (rx, error, blocks) = (rx.clone(), error.clone(), blocks.clone());
+                std::thread::spawn(move || {
+                    loop {
+                        let job = rx.lock().expect("writer queue lock").recv();
+                        let Ok((cid, data)) = job else { return };
+                        if let Err(e) = blocks.put(&cid, &data) {
+                            error.lock().expect("writer error lock").get_or_insert(e);
+                        }
+                    }
+                })
+            })
+            .collect();
+        WriterPool {
+            tx: Some(tx),
+            threads,
+            error,
+        }
+    }
+
+    fn send(&self, cid: Cid, data: Vec<u8>) -> io::Result<()> {
+        if let Some(e) = self.error.lock().expect("writer error lock").take() {
+            return Err(e);
+        }
+        self.tx
+            .as_ref()
+            .expect("pool is open until finished")
+            .send((cid, data))
+            .map_err(|_| io::Error::other("block writer threads stopped"))
+    }
+
+    /// Waits for every queued block; the first error, if any.
+    fn finish(mut self) -> io::Result<()> {
+        drop(self.tx.take());
+        for t in self.threads.drain(..) {
+            t.join()
+                .map_err(|_| io::Error::other("block writer thread panicked"))?;
+        }
+        match self.error.lock().expect("writer error lock").take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A [`BlockSink`] that writes into the store, temp-pinning as it goes.
 #[derive(Debug)]
 pub struct DagWriter<'a> {
@@ -307,14 +374,21 @@ pub struct DagWriter<'a> {
     temp: TempPin,
     records: Vec<BlockRecord>,
     seen: HashSet<Cid>,
+    pool: Option<WriterPool>,
 }
 
 impl DagWriter<'_> {
-    pub fn finish(self) -> Written {
-        Written {
+    /// Waits for every block to be written; they are then protected by the
+    /// temp pin until the returned value is committed or dropped.
+    pub fn finish(mut self) -> Result<Written, StoreError> {
+        if let Some(p) = self.pool.take() {
+            p.finish()
+                .map_err(io_err("block", self.store.blocks.dir()))?;
+        }
+        Ok(Written {
             temp: self.temp,
             records: self.records,
-        }
+        })
     }
 }
 
@@ -328,9 +402,10 @@ impl BlockSink for DagWriter<'_> {
         let dir = self.store.blocks.dir();
         self.temp.add(cid).map_err(io_err("temp pin", dir))?;
         if !self.store.catalogue.has_block(cid)? {
-            self.store
-                .blocks
-                .put(cid, block)
+            let pool = self
+                .pool
+                .get_or_insert_with(|| WriterPool::new(&self.store.blocks));
+            pool.send(*cid, block.to_vec())
                 .map_err(io_err("block", dir))?;
         }
         let links = if cid.codec() == DAG_PB {

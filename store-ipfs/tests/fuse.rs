@@ -212,7 +212,7 @@ fn cid_view_and_corruption() {
     let src = make(&t.path().join("src")).remove(0);
     let mut w = store.writer().expect("writer");
     let root = add_path(&src, &mut w).expect("add");
-    let written = w.finish();
+    let written = w.finish().expect("blocks written");
     store
         .commit_pin(written, "tester", "pkg", &root.cid)
         .expect("pin");

@@ -36,7 +36,7 @@ fn make_tree(root: &Path, seed: u8) {
 fn add_and_pin(store: &mut Store, tree: &Path) -> Entry {
     let mut w = store.writer().expect("writer");
     let e = add_path(tree, &mut w).expect("add");
-    let written = w.finish();
+    let written = w.finish().expect("blocks written");
     store
         .commit_pin(written, "tester", "pkg", &e.cid)
         .expect("pin");
