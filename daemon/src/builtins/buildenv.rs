@@ -148,7 +148,11 @@ impl Builder<'_, '_, '_> {
         self.log.log(LogMessage::warn(text));
     }
 
-    fn build_profile(&mut self, out: &[u8], mut packages: Vec<Package>) -> Result<(), BuiltinError> {
+    fn build_profile(
+        &mut self,
+        out: &[u8],
+        mut packages: Vec<Package>,
+    ) -> Result<(), BuiltinError> {
         let mut done = BTreeSet::new();
         let mut postponed = BTreeSet::new();
 
@@ -196,7 +200,12 @@ impl Builder<'_, '_, '_> {
     }
 
     /// Nix's `createLinks`: links the contents of `src_dir` into `dst_dir`.
-    fn create_links(&mut self, src_dir: &[u8], dst_dir: &[u8], priority: i32) -> Result<(), BuiltinError> {
+    fn create_links(
+        &mut self,
+        src_dir: &[u8],
+        dst_dir: &[u8],
+        priority: i32,
+    ) -> Result<(), BuiltinError> {
         let names = match self.view.read_dir(src_dir) {
             Ok(names) => names,
             Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
@@ -207,7 +216,10 @@ impl Builder<'_, '_, '_> {
                 return Ok(());
             }
             Err(e) => {
-                return Err(BuiltinError::sys(quoted_b("opening directory '", src_dir, "'"), e));
+                return Err(BuiltinError::sys(
+                    quoted_b("opening directory '", src_dir, "'"),
+                    e,
+                ));
             }
         };
 
@@ -224,7 +236,12 @@ impl Builder<'_, '_, '_> {
                     self.warn(format!("skipping dangling symlink '{}'", lossy(&dst)));
                     continue;
                 }
-                Err(e) => return Err(BuiltinError::sys(quoted_b("getting status of '", &src, "'"), e)),
+                Err(e) => {
+                    return Err(BuiltinError::sys(
+                        quoted_b("getting status of '", &src, "'"),
+                        e,
+                    ));
+                }
             };
 
             if IGNORED_SUFFIXES.iter().any(|s| src.ends_with(s)) {
@@ -234,7 +251,12 @@ impl Builder<'_, '_, '_> {
             let dst_kind = match self.view.lstat(&dst) {
                 Ok(kind) => Some(kind),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                Err(e) => return Err(BuiltinError::sys(quoted_b("getting status of '", &dst, "'"), e)),
+                Err(e) => {
+                    return Err(BuiltinError::sys(
+                        quoted_b("getting status of '", &dst, "'"),
+                        e,
+                    ));
+                }
             };
 
             if src_kind == Kind::Directory {
@@ -368,8 +390,10 @@ mod tests {
 
     #[test]
     fn derivations_are_parsed_like_nix() {
-        let pkgs = parse_derivations("true 5 2 /nix/store/a-x /nix/store/b-x-dev\nfalse -3 1 /nix/store/c")
-            .expect("well formed");
+        let pkgs = parse_derivations(
+            "true 5 2 /nix/store/a-x /nix/store/b-x-dev\nfalse -3 1 /nix/store/c",
+        )
+        .expect("well formed");
         assert_eq!(pkgs.len(), 3);
         assert_eq!(pkgs[1].path, b"/nix/store/b-x-dev".to_vec());
         assert!(pkgs[1].active && pkgs[1].priority == 5);

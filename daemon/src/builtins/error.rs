@@ -48,10 +48,7 @@ pub enum BuiltinError {
     /// `infinite symlink recursion in path '…'` from Nix's `canonPath`.
     SymlinkLoop { rest: String },
     /// A system call failed (`SysError`): what was being done, and why.
-    Sys {
-        context: NixText,
-        source: io::Error,
-    },
+    Sys { context: NixText, source: io::Error },
     /// A download failed (`FileTransferError`).
     Download {
         kind: TransferErrorKind,
@@ -79,10 +76,7 @@ impl BuiltinError {
                 .lit("unsupported builtin builder '")
                 .arg(name)
                 .lit("'"),
-            E::MissingAttr { name } => NixText::new()
-                .lit("attribute '")
-                .arg(name)
-                .lit("' missing"),
+            E::MissingAttr { name } => NixText::new().lit("attribute '").arg(name).lit("' missing"),
             E::BadDerivations { detail } => NixText::new()
                 .lit("malformed attribute '")
                 .arg("derivations")

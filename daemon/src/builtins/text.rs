@@ -157,7 +157,10 @@ mod tests {
 
     #[test]
     fn hintfmt_highlights_arguments() {
-        let t = NixText::new().lit("attribute '").arg("url").lit("' missing");
+        let t = NixText::new()
+            .lit("attribute '")
+            .arg("url")
+            .lit("' missing");
         assert_eq!(t.plain(), "attribute 'url' missing");
         assert_eq!(
             t.colored(),
@@ -175,7 +178,11 @@ mod tests {
         let err = io::Error::from(io::ErrorKind::NotFound);
         let os = io::Error::from_raw_os_error(2);
         assert_eq!(strerror(&os), "No such file or directory");
-        let t = NixText::new().lit("opening file '").arg("/x").lit("'").sys(&os);
+        let t = NixText::new()
+            .lit("opening file '")
+            .arg("/x")
+            .lit("'")
+            .sys(&os);
         assert_eq!(t.plain(), "opening file '/x': No such file or directory");
         assert!(t.colored().starts_with(NORMAL));
         assert!(!strerror(&err).is_empty());

@@ -206,12 +206,12 @@ impl<'a> View<'a> {
             if followed >= max_follow {
                 return Err(ResolveError::Loop { rest });
             }
-            let mut target = self
-                .readlink_resolved(&resolved)
-                .map_err(|source| ResolveError::Io {
-                    at: resolved.clone(),
-                    source,
-                })?;
+            let mut target =
+                self.readlink_resolved(&resolved)
+                    .map_err(|source| ResolveError::Io {
+                        at: resolved.clone(),
+                        source,
+                    })?;
             target.extend_from_slice(&rest);
             rest = target;
             if rest.first() == Some(&b'/') {
@@ -348,7 +348,8 @@ mod tests {
             Kind::Symlink
         );
         assert_eq!(
-            view.canon_path(b"/nix/store/bbb-link/rel/doc").expect("canon"),
+            view.canon_path(b"/nix/store/bbb-link/rel/doc")
+                .expect("canon"),
             b"/nix/store/aaa-real/share/doc".to_vec()
         );
         assert_eq!(

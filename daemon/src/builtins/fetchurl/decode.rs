@@ -48,11 +48,12 @@ pub(crate) fn copy_decoded(mut src: impl Read, sink: &mut impl Write) -> io::Res
         Compression::Gzip => {
             io::copy(&mut flate2::read::MultiGzDecoder::new(whole), sink).map(drop)
         }
-        Compression::Xz => lzma_rs::xz_decompress(&mut BufReader::new(whole), sink)
-            .map_err(|e| match e {
+        Compression::Xz => {
+            lzma_rs::xz_decompress(&mut BufReader::new(whole), sink).map_err(|e| match e {
                 lzma_rs::error::Error::IoError(io) => io,
                 other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
-            }),
+            })
+        }
         Compression::Unsupported(name) => Err(io::Error::new(
             io::ErrorKind::Unsupported,
             format!("{name} decompression is not supported by this daemon"),

@@ -59,7 +59,8 @@ pub(crate) fn run(
 
     if attr(env, "outputHashMode")? == "flat" {
         for mirror in &ctx.fetch.hashed_mirrors {
-            let attempt = mirror_url(mirror, env, log).and_then(|url| job.fetch(&transfer, &url, log));
+            let attempt =
+                mirror_url(mirror, env, log).and_then(|url| job.fetch(&transfer, &url, log));
             match attempt {
                 Ok(()) => return Ok(()),
                 Err(e) => log.log(LogMessage::debug(e.text().what_plain(), e.nix_log_text())),
@@ -121,7 +122,12 @@ struct Job<'a> {
 
 impl Job<'_> {
     /// Nix's `fetch(url)` lambda: download, write `$out`, set the mode.
-    fn fetch(&self, transfer: &Transfer, url: &str, log: &mut Logger<'_>) -> Result<(), BuiltinError> {
+    fn fetch(
+        &self,
+        transfer: &Transfer,
+        url: &str,
+        log: &mut Logger<'_>,
+    ) -> Result<(), BuiltinError> {
         remove_partial(self.host);
         let request = Request {
             url,
@@ -138,7 +144,8 @@ impl Job<'_> {
                 .open(self.host)
                 .map_err(|e| self.sys("opening file '", "'", e))?;
             transfer.download(&request, &mut file, log)?;
-            file.flush().map_err(|e| self.sys("writing to file '", "'", e))?;
+            file.flush()
+                .map_err(|e| self.sys("writing to file '", "'", e))?;
         }
         if self.executable {
             fs::set_permissions(self.host, Permissions::from_mode(0o755))
@@ -148,13 +155,20 @@ impl Job<'_> {
     }
 
     /// Downloads on this thread while another restores the NAR from it.
-    fn fetch_nar(&self, transfer: &Transfer, request: &Request<'_>, log: &mut Logger<'_>) -> Result<(), BuiltinError> {
+    fn fetch_nar(
+        &self,
+        transfer: &Transfer,
+        request: &Request<'_>,
+        log: &mut Logger<'_>,
+    ) -> Result<(), BuiltinError> {
         let (mut writer, reader) = pipe::pipe();
         std::thread::scope(|scope| {
             let restorer = scope.spawn(|| nar::restore(BufReader::new(reader), self.host));
             let downloaded = transfer.download(request, &mut writer, log);
             drop(writer);
-            let restored = restorer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let restored = restorer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             match (downloaded, restored) {
                 // The restorer stopped reading: its error is the cause.
                 (Err(e), Err(source)) if is_hang_up(&e) => Err(BuiltinError::Unpack {

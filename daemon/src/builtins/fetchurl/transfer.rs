@@ -144,7 +144,8 @@ impl Transfer {
             attempt += 1;
             let kind = classify(status.map(|s| s.0), curl);
             let message = message(req.url, status, curl, body.as_deref());
-            if kind == TransferErrorKind::Transient && attempt < self.tries && counted.written == 0 {
+            if kind == TransferErrorKind::Transient && attempt < self.tries && counted.written == 0
+            {
                 let ms = self.retry_delay_ms(attempt);
                 log.log(LogMessage::warn_with(
                     format!("{}; retrying in {ms} ms", message.what_plain()),
@@ -165,7 +166,11 @@ impl Transfer {
         (self.base_retry.as_millis() as f64 * factor) as u64
     }
 
-    fn attempt(&self, req: &Request<'_>, sink: &mut Counted<'_, impl Write>) -> Result<(), Failure> {
+    fn attempt(
+        &self,
+        req: &Request<'_>,
+        sink: &mut Counted<'_, impl Write>,
+    ) -> Result<(), Failure> {
         let url = req.url;
         let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
         match scheme.as_deref() {
@@ -177,7 +182,11 @@ impl Transfer {
     }
 
     fn http(&self, req: &Request<'_>, sink: &mut Counted<'_, impl Write>) -> Result<(), Failure> {
-        let response = self.agent.get(req.url).call().map_err(|e| curl_failure(call_error(e)))?;
+        let response = self
+            .agent
+            .get(req.url)
+            .call()
+            .map_err(|e| curl_failure(call_error(e)))?;
         let code = response.status().as_u16();
         let reason = response.status().canonical_reason().unwrap_or("");
         let header = |name: &str| {
@@ -196,7 +205,8 @@ impl Transfer {
             // A body that cannot be read is just left out of the message.
             let _ = body.take(ERROR_BODY_LIMIT).read_to_end(&mut kept);
             // An unfollowed redirect: the limit was hit.
-            let curl = ((300..400).contains(&code) && location.is_some()).then_some(TOO_MANY_REDIRECTS);
+            let curl =
+                ((300..400).contains(&code) && location.is_some()).then_some(TOO_MANY_REDIRECTS);
             return Err(Failure::Transfer {
                 status: Some((code, reason)),
                 curl,
@@ -274,8 +284,14 @@ fn percent_decode(s: &str) -> Vec<u8> {
 /// Copies the data, telling apart failures of the source, the sink and the
 /// decoder.
 fn pump(src: impl Read, decode: bool, sink: &mut Counted<'_, impl Write>) -> Result<(), Failure> {
-    let mut source = Tracked { inner: src, failed: None };
-    let mut target = Tracked { inner: &mut *sink, failed: None };
+    let mut source = Tracked {
+        inner: src,
+        failed: None,
+    };
+    let mut target = Tracked {
+        inner: &mut *sink,
+        failed: None,
+    };
     let result = if decode {
         copy_decoded(&mut source, &mut target)
     } else {
@@ -335,11 +351,15 @@ impl<R: Read> Read for Tracked<R> {
 
 impl<W: Write> Write for Tracked<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(buf).inspect_err(|_| self.failed = Some(RECV_ERROR))
+        self.inner
+            .write(buf)
+            .inspect_err(|_| self.failed = Some(RECV_ERROR))
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush().inspect_err(|_| self.failed = Some(RECV_ERROR))
+        self.inner
+            .flush()
+            .inspect_err(|_| self.failed = Some(RECV_ERROR))
     }
 }
 
@@ -432,7 +452,10 @@ pub(crate) fn message(
     match body.filter(|b| !b.is_empty()) {
         Some(b) if b.len() < 1024 || b.windows(6).any(|w| w == b"<html>") => {
             let body = String::from_utf8_lossy(b);
-            plain.nested().lit("\n\nresponse body:\n\n").arg(chomp(&body))
+            plain
+                .nested()
+                .lit("\n\nresponse body:\n\n")
+                .arg(chomp(&body))
         }
         _ => plain,
     }
@@ -459,7 +482,12 @@ mod tests {
 
     #[test]
     fn messages_read_like_nix() {
-        let m = message("http://h/x", Some((404, "Not Found")), None, Some(b"gone\n"));
+        let m = message(
+            "http://h/x",
+            Some((404, "Not Found")),
+            None,
+            Some(b"gone\n"),
+        );
         assert_eq!(
             m.plain(),
             "unable to download 'http://h/x': HTTP error 404 ('Not Found')\n\nresponse body:\n\ngone"
@@ -470,7 +498,12 @@ mod tests {
             "error: unable to download 'http://h/x': Couldn't connect to server (7)"
         );
         let long = vec![b'a'; 2000];
-        let m = message("http://h/x", Some((500, "Internal Server Error")), None, Some(&long));
+        let m = message(
+            "http://h/x",
+            Some((500, "Internal Server Error")),
+            None,
+            Some(&long),
+        );
         assert!(!m.plain().contains("response body"));
         assert_eq!(percent_decode("/a%20b%zz"), b"/a b%zz");
     }
