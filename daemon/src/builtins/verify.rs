@@ -1,6 +1,7 @@
 //! The check Nix 2.8 makes on a fixed output after its builder ran: the
 //! content hash must be the promised one.
 
+use std::fmt;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -11,38 +12,81 @@ use nix_formats::derivation::FixedOutputHash;
 use nix_formats::hash::{Hash, Hasher};
 use nix_formats::nar::{self, DumpError};
 
-/// Why a fixed output is not what its derivation promised.
-#[derive(Debug, thiserror::Error)]
+use super::text::NixText;
+
+/// Why a fixed output is not what its derivation promised. `Display` is
+/// the plain message; [`VerifyError::text`] has Nix's structure (for
+/// [`NixText::what`]).
+#[derive(Debug)]
+#[non_exhaustive]
 pub enum VerifyError {
-    #[error(
-        "output path '{path}' should be a non-executable regular file since recursive hashing \
-         is not enabled (outputHashMode=flat)"
-    )]
+    /// A flat output that is not a non-executable regular file.
     NotFlat { path: String },
-    #[error(
-        "hash mismatch in fixed-output derivation '{drv}':\n  specified: {}\n     got:    {}",
-        .specified.to_sri(),
-        .got.to_sri()
-    )]
+    /// The content hash is not the promised one.
     HashMismatch {
         drv: String,
         specified: Box<Hash>,
         got: Box<Hash>,
     },
-    #[error("the ingestion method of output path '{path}' is not supported")]
+    /// Git hashing (not in Nix 2.8).
     UnsupportedMethod { path: String },
-    #[error("reading '{path}'")]
-    Read {
-        path: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("dumping '{path}'")]
-    Dump {
-        path: String,
-        #[source]
-        source: DumpError,
-    },
+    /// The output could not be read.
+    Read { path: String, source: io::Error },
+    /// The output could not be serialised.
+    Dump { path: String, source: DumpError },
+}
+
+impl VerifyError {
+    /// The message as Nix 2.8 structures it.
+    pub fn text(&self) -> NixText {
+        match self {
+            VerifyError::NotFlat { path } => NixText::new().lit("output path '").arg(path).lit(
+                "' should be a non-executable regular file since recursive hashing \
+                     is not enabled (outputHashMode=flat)",
+            ),
+            VerifyError::HashMismatch {
+                drv,
+                specified,
+                got,
+            } => NixText::new()
+                .lit("hash mismatch in fixed-output derivation '")
+                .arg(drv)
+                .lit("':\n  specified: ")
+                .arg(specified.to_sri())
+                .lit("\n     got:    ")
+                .arg(got.to_sri()),
+            VerifyError::UnsupportedMethod { path } => NixText::new()
+                .lit("the ingestion method of output path '")
+                .arg(path)
+                .lit("' is not supported"),
+            VerifyError::Read { path, source } => NixText::new()
+                .lit("reading '")
+                .arg(path)
+                .lit("'")
+                .sys(source),
+            VerifyError::Dump { path, source } => NixText::new()
+                .lit("dumping '")
+                .arg(path)
+                .lit("': ")
+                .arg(source),
+        }
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text().plain())
+    }
+}
+
+impl std::error::Error for VerifyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            VerifyError::Read { source, .. } => Some(source),
+            VerifyError::Dump { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 /// Hashes `$out` (at `host` on this machine, named `out` in messages) as

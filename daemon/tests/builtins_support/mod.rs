@@ -43,6 +43,15 @@ impl NixSandbox {
         NixSandbox { dir }
     }
 
+    /// Adds a line to `nix.conf`.
+    pub fn append_conf(&self, line: &str) {
+        let conf = self.path("conf/nix.conf");
+        let mut text = fs::read_to_string(&conf).expect("read nix.conf");
+        text.push_str(line);
+        text.push('\n');
+        fs::write(conf, text).expect("write nix.conf");
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
@@ -112,11 +121,23 @@ impl NixSandbox {
         drv: &Derivation,
         tag: &str,
     ) -> (PathBuf, Result<BuiltinOutcome, BuiltinError>) {
+        self.run_ours_with(drv, tag, |_| {})
+    }
+
+    /// [`Self::run_ours`] with a context the caller adjusts (by default one
+    /// download attempt).
+    pub fn run_ours_with<'a>(
+        &self,
+        drv: &Derivation,
+        tag: &str,
+        adjust: impl FnOnce(&mut BuiltinContext<'a>),
+    ) -> (PathBuf, Result<BuiltinOutcome, BuiltinError>) {
         let ours = self.path("ours");
         fs::create_dir_all(&ours).expect("ours dir");
         let out_host = ours.join(tag);
         let mut ctx = BuiltinContext::new(StoreDir::default(), self.store_root(), out_host.clone());
         ctx.fetch.tries = 1;
+        adjust(&mut ctx);
         let builder = drv.builder.to_str().expect("utf-8 builder").to_owned();
         let result = run_builtin(&builder, &env_of(drv), &ctx);
         (out_host, result)
