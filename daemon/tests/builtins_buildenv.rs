@@ -92,6 +92,7 @@ in rec {
   x = mk "x-1" "$bb mkdir -p $out/bin; echo x > $out/bin/tool; echo x > $out/bin/x" {};
   y = mk "y-1" "$bb mkdir -p $out/bin; echo y > $out/bin/tool" {};
   yHigh = withMeta y { priority = 4; };
+  xOff = withMeta x { active = "false"; };
   zLow = withMeta (mk "z-1" "$bb mkdir -p $out/bin; echo z > $out/bin/tool" {}) { priority = 6; };
 
   # Directory against non-directory.
@@ -232,6 +233,17 @@ fn priority_resolves_a_file_collision_like_nix() {
     assert!(
         matches!(got.get("/bin/tool"), Some(Entry::Symlink(t)) if t.ends_with("-y-1/bin/tool"))
     );
+}
+
+#[test]
+fn inactive_packages_are_left_out_like_nix() {
+    let sb = sandbox();
+    let (ok, err, drv) = nix_env_install(&sb, &["xOff", "y"]);
+    assert!(ok, "nix-env failed:\n{err}");
+    assert_same_as_nix(&sb, &drv, &err);
+    let got = tree(&sb.path("ours/env"));
+    // Only y is linked, so its whole `bin` is.
+    assert!(matches!(got.get("/bin"), Some(Entry::Symlink(t)) if t.ends_with("-y-1/bin")));
 }
 
 #[test]

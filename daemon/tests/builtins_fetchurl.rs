@@ -267,9 +267,11 @@ fn file_url_like_nix() {
 #[test]
 fn hashed_mirror_like_nix() {
     let fx = Fixture::new();
-    let mirror = fx.server.url("/mirror");
-    fx.sb.append_conf(&format!("hashed-mirrors = {mirror}"));
-    fx.assert_same_as_nix_with("mirrored", vec![mirror]);
+    // The first mirror does not have it; the second does; `url` is a 404.
+    let mirrors = vec![fx.server.url("/no-mirror"), fx.server.url("/mirror")];
+    fx.sb
+        .append_conf(&format!("hashed-mirrors = {}", mirrors.join(" ")));
+    fx.assert_same_as_nix_with("mirrored", mirrors);
 }
 
 #[test]

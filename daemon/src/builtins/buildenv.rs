@@ -387,6 +387,32 @@ fn quoted_b(before: &str, arg: &[u8], after: &str) -> NixText {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::builtins::{BUILDENV, run_builtin};
+    use nix_formats::StoreDir;
+
+    #[test]
+    fn a_missing_package_fails_like_nix() {
+        let t = tempfile::tempdir().expect("temporary directory");
+        let root = t.path().join("store");
+        std::fs::create_dir_all(root.join("aaa-pkg/bin")).expect("mkdir");
+        let env = BTreeMap::from([
+            ("out".to_owned(), "/nix/store/zzz-env".to_owned()),
+            (
+                "derivations".to_owned(),
+                "true 5 1 /nix/store/aaa-pkg true 5 1 /nix/store/bbb-gone".to_owned(),
+            ),
+            (
+                "manifest".to_owned(),
+                "/nix/store/mmm-env-manifest.nix".to_owned(),
+            ),
+        ]);
+        let ctx = BuiltinContext::new(StoreDir::default(), root, t.path().join("out"));
+        let err = run_builtin(BUILDENV, &env, &ctx).expect_err("a package is missing");
+        assert_eq!(
+            err.to_string(),
+            "opening directory '/nix/store/bbb-gone': No such file or directory"
+        );
+    }
 
     #[test]
     fn derivations_are_parsed_like_nix() {

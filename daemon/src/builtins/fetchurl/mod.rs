@@ -29,6 +29,7 @@ mod decode;
 mod pipe;
 pub(crate) mod transfer;
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions, Permissions};
 use std::io::{self, BufReader, Write};
@@ -54,6 +55,7 @@ pub(crate) fn run(
         unpack: env.get("unpack").is_some_and(|v| v == "1"),
         executable: env.get("executable").is_some_and(|v| v == "1"),
         host: &ctx.out_host,
+        attempted: Cell::new(false),
     };
     let transfer = Transfer::new(&ctx.fetch);
 
@@ -118,6 +120,8 @@ struct Job<'a> {
     executable: bool,
     /// Where `$out` goes on this host.
     host: &'a Path,
+    /// Whether an earlier attempt may have left something at `host`.
+    attempted: Cell<bool>,
 }
 
 impl Job<'_> {
@@ -128,7 +132,9 @@ impl Job<'_> {
         url: &str,
         log: &mut Logger<'_>,
     ) -> Result<(), BuiltinError> {
-        remove_partial(self.host);
+        if self.attempted.replace(true) {
+            remove_partial(self.host);
+        }
         let request = Request {
             url,
             decompress: self.unpack && self.main_url.ends_with(".xz"),
@@ -195,7 +201,7 @@ fn is_hang_up(e: &BuiltinError) -> bool {
     matches!(e, BuiltinError::Sys { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
 }
 
-/// Removes what an earlier attempt (another mirror) left at `path`.
+/// Removes what an earlier attempt (a hashed mirror) left at `path`.
 fn remove_partial(path: &Path) {
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => {
