@@ -28,6 +28,22 @@
 //! text a user reads, and the exact bytes (with Nix's colour codes) the
 //! C++ builder writes to its log — see [`NixText`], [`BuiltinError::nix_log_text`]
 //! and [`LogMessage::nix`].
+//!
+//! # Known differences from Nix 2.8
+//!
+//! * `builtin:unpack-channel` is not implemented (it fails as an unknown
+//!   builtin would).
+//! * Directory entries are taken in byte order, not `readdir` order: the
+//!   result is the same, but with several collisions Nix may report another
+//!   one first.
+//! * The whole store is visible, not only the derivation's input closure as
+//!   in Nix's sandbox; outside the store nothing is (by default), where
+//!   Nix's sandbox would still show `/dev`, `/proc`, `/etc/passwd`, ….
+//! * A malformed `derivations` attribute (which `nix-env` never writes)
+//!   gets a clear error where Nix crashes or says `stoi`.
+//! * fetchurl: plain HTTP and `file://` only, no proxies or netrc, the
+//!   standard reason phrase in `HTTP error` messages, no resumed retries
+//!   (see `builtins/fetchurl/mod.rs`).
 
 mod buildenv;
 mod error;
