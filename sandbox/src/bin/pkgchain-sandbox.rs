@@ -1,0 +1,15 @@
+//! `pkgchain-sandbox`: runs one build in Linux namespaces.
+//!
+//! Spec on stdin, build log on stdout, exit status as documented in
+//! `sandbox::protocol`. Started by the daemon, which never forks itself.
+
+#[cfg(target_os = "linux")]
+fn main() {
+    std::process::exit(sandbox::helper_main());
+}
+
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("sandbox: sandboxed builds need Linux");
+    std::process::exit(sandbox::protocol::EXIT_SETUP_FAILED);
+}
