@@ -22,6 +22,8 @@ pub struct Shared {
     next_conn: AtomicU64,
     /// Temp roots per connection, dropped when it closes.
     temp_roots: Mutex<HashMap<u64, BTreeSet<StorePath>>>,
+    /// One lock per derivation being built, so each is built once.
+    build_locks: Mutex<HashMap<StorePath, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Shared {
@@ -41,6 +43,7 @@ impl Shared {
             ),
             next_conn: AtomicU64::new(1),
             temp_roots: Mutex::default(),
+            build_locks: Mutex::default(),
         }
     }
 
@@ -62,6 +65,16 @@ impl Shared {
             .lock()
             .expect("temp roots lock")
             .remove(&conn);
+    }
+
+    /// The lock that serialises builds of `drv`.
+    pub fn build_lock(&self, drv: &StorePath) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        self.build_locks
+            .lock()
+            .expect("build locks")
+            .entry(drv.clone())
+            .or_default()
+            .clone()
     }
 
     /// Every temp root of every live connection.

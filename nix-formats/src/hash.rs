@@ -317,7 +317,7 @@ pub fn to_base16(bytes: &[u8]) -> String {
 
 /// Hex (either case) to bytes.
 pub fn from_base16(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     s.as_bytes()

@@ -355,7 +355,7 @@ fn export_references_graph(
         .split([' ', '\t', '\n', '\r'])
         .filter(|t| !t.is_empty())
         .collect();
-    if tokens.len() % 2 != 0 {
+    if !tokens.len().is_multiple_of(2) {
         return Err(EnvError::OddExportTokens(text.into_owned()));
     }
     let mut files = Vec::new();

@@ -1,0 +1,458 @@
+//! Running one derivation's builder in the sandbox helper and turning a
+//! success into valid paths.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nix_formats::content_address::ContentAddress;
+use nix_formats::derivation::{Derivation, DerivationOutput};
+use nix_formats::store_path::{StoreDir, StorePath};
+use sandbox::protocol::Outcome;
+use sandbox::{BuildSpec, EnvConfig, builder_invocation, parse_sandbox_paths};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::outputs::{Output, register_output};
+use crate::ops::query::output_map;
+use crate::ops::read_derivation;
+use crate::session::{OpError, chain};
+use crate::shared::Shared;
+
+/// Lines of log a failed build quotes (Nix's `log-lines`).
+const LOG_LINES: usize = 10;
+
+/// What a build sends back while it runs.
+#[derive(Debug)]
+pub enum Progress {
+    /// A line of build log.
+    Line(Vec<u8>),
+    /// A message for the client's own log (builtins' warnings).
+    Next(Vec<u8>),
+}
+
+/// How a build failed, with Nix's message.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub status: nix_formats::wire::BuildStatus,
+}
+
+fn fail(message: impl Into<String>) -> Failure {
+    Failure {
+        message: message.into(),
+        status: nix_formats::wire::BuildStatus::MiscFailure,
+    }
+}
+
+fn op_msg(e: OpError) -> String {
+    match e {
+        OpError::Client(i) => String::from_utf8_lossy(&i.message).into_owned(),
+        OpError::Fatal(f) => chain(&f),
+    }
+}
+
+/// The store paths a build may see: the closure of its input sources and
+/// of the outputs it uses of its input derivations.
+fn input_closure(
+    st: &store_ipfs::store::Store,
+    sd: &StoreDir,
+    drv: &Derivation,
+) -> Result<BTreeSet<StorePath>, Failure> {
+    let mut todo: Vec<StorePath> = drv.input_srcs.iter().cloned().collect();
+    for (input, outs) in &drv.input_drvs {
+        let map = output_map(st, sd, input).map_err(|e| fail(op_msg(e)))?;
+        for o in outs {
+            match map.get(o) {
+                Some(Some(p)) => todo.push(p.clone()),
+                _ => {
+                    return Err(fail(format!(
+                        "derivation '{}' has no output '{o}'",
+                        sd.display(input)
+                    )));
+                }
+            }
+        }
+    }
+    let mut closure = BTreeSet::new();
+    while let Some(p) = todo.pop() {
+        if closure.contains(&p) {
+            continue;
+        }
+        let rec = st
+            .catalogue
+            .path_info(&p)
+            .map_err(|e| fail(chain(&e)))?
+            .ok_or_else(|| {
+                fail(format!(
+                    "dependency '{}' of derivation is not valid",
+                    sd.display(&p)
+                ))
+            })?;
+        todo.extend(rec.references.into_iter().filter(|r| *r != p));
+        closure.insert(p);
+    }
+    Ok(closure)
+}
+
+fn helper_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("PKGCHAIN_SANDBOX") {
+        return p.into();
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("pkgchain-sandbox")))
+        .unwrap_or_else(|| PathBuf::from("pkgchain-sandbox"))
+}
+
+fn nix_error_for_exit(sd_drv: &str, outcome: &Outcome, tail: &[Vec<u8>]) -> String {
+    let what = match outcome {
+        Outcome::Exited(c) => format!("failed with exit code {c}"),
+        Outcome::Signaled(s) => format!("failed due to signal {s}"),
+        Outcome::HelperKilled(s) => format!("failed due to signal {s}"),
+        Outcome::TimedOut { .. } => "timed out".to_owned(),
+        Outcome::Silent { .. } => "timed out after silence".to_owned(),
+        Outcome::SetupFailed { message } => return message.clone(),
+    };
+    let mut m = format!("builder for '\x1b[35;1m{sd_drv}\x1b[0m' {what}");
+    if !tail.is_empty() {
+        m.push_str(&format!(";\nlast {} log lines:", tail.len()));
+        for l in tail {
+            m.push_str("\n> ");
+            m.push_str(&String::from_utf8_lossy(l));
+        }
+        m.push_str(&format!(
+            "\nFor full logs, run '\x1b[1mnix log {sd_drv}\x1b[0m'."
+        ));
+    }
+    m
+}
+
+/// Builds `drv_path` (whose inputs are valid) and registers its outputs.
+pub async fn build_one(
+    shared: Arc<Shared>,
+    drv_path: StorePath,
+    slot: u32,
+    check: bool,
+    log: mpsc::Sender<Progress>,
+) -> Result<(), Failure> {
+    let sd = shared.store_dir.clone();
+    let shown = sd.display(&drv_path);
+    let state = shared.state_dir.clone();
+    let (drv, closure, outputs) = {
+        let (sd, drv_path, state) = (sd.clone(), drv_path.clone(), state.clone());
+        tokio::task::spawn_blocking(move || -> Result<_, Failure> {
+            let st = store_ipfs::store::Store::open(&state).map_err(|e| fail(chain(&e)))?;
+            let drv = read_derivation(&st, &sd, &drv_path).map_err(|e| fail(op_msg(e)))?;
+            let closure = input_closure(&st, &sd, &drv)?;
+            let outputs = output_map(&st, &sd, &drv_path).map_err(|e| fail(op_msg(e)))?;
+            Ok((drv, closure, outputs))
+        })
+        .await
+        .map_err(|e| fail(e.to_string()))??
+    };
+    let mut out_paths: BTreeMap<String, StorePath> = BTreeMap::new();
+    for (name, p) in &outputs {
+        match p {
+            Some(p) => {
+                out_paths.insert(name.clone(), p.clone());
+            }
+            None => {
+                return Err(fail(format!(
+                    "cannot build '{shown}': content-addressed outputs need the experimental feature 'ca-derivations'"
+                )));
+            }
+        }
+    }
+    let work = state
+        .join("builds")
+        .join(format!("{}-{}", drv_path.hash_part(), slot));
+    let _ = std::fs::remove_dir_all(&work);
+    let (root, build_dir) = (work.join("root"), work.join("build"));
+    std::fs::create_dir_all(&build_dir)
+        .map_err(|e| fail(format!("creating build directory: {e}")))?;
+    let settings = &shared.settings;
+    let mut cfg = EnvConfig::new(&build_dir);
+    cfg.store_dir = sd.as_str().to_owned();
+    cfg.cores = settings.cores as u32;
+    cfg.outputs = out_paths
+        .iter()
+        .map(|(k, v)| (k.clone(), sd.display(v)))
+        .collect();
+    let inv = builder_invocation(&drv, &cfg, None).map_err(|e| fail(format!("{e}")))?;
+    if drv.is_builtin() {
+        let r = run_builtin_drv(&shared, &drv_path, &drv, &inv, &root, &out_paths, &log).await;
+        let r = match r {
+            Ok(()) => register_all(&shared, &drv_path, &drv, &root, &closure, &out_paths).await,
+            Err(e) => Err(e),
+        };
+        let _ = make_writable_and_remove(&work);
+        return r;
+    }
+    let (uid, gid) = (30000 + slot, 30000);
+    inv.write_files(&build_dir, uid, gid)
+        .map_err(|e| fail(format!("writing build files: {e}")))?;
+    let mut spec = BuildSpec::new(inv.builder.clone(), &root, &build_dir);
+    inv.apply_to(&mut spec);
+    spec.store_dir = PathBuf::from(sd.as_str());
+    spec.inputs = closure
+        .iter()
+        .map(|p| PathBuf::from(sd.display(p)))
+        .collect();
+    spec.outputs = out_paths
+        .values()
+        .map(|p| PathBuf::from(sd.display(p)))
+        .collect();
+    spec.sandbox_paths = parse_sandbox_paths(&settings.sandbox_paths.join(" "));
+    spec.build_uid = uid;
+    spec.build_gid = gid;
+    spec.cores = settings.cores as u32;
+    spec.system = drv.platform.to_str_lossy().into_owned();
+    let started = std::time::SystemTime::now();
+    let mut child = tokio::process::Command::new(helper_path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            fail(format!(
+                "cannot start the sandbox helper '{}': {e}",
+                helper_path().display()
+            ))
+        })?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let encoded = spec.encode();
+    stdin
+        .write_all(&encoded)
+        .await
+        .map_err(|e| fail(format!("sandbox helper: {e}")))?;
+    drop(stdin);
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let err_task = tokio::spawn(async move {
+        let mut v = Vec::new();
+        let _ = stderr.read_to_end(&mut v).await;
+        v
+    });
+    let mut lines = tokio::io::BufReader::new(stdout).split(b'\n');
+    let mut full_log = Vec::new();
+    let mut tail: std::collections::VecDeque<Vec<u8>> = std::collections::VecDeque::new();
+    while let Ok(Some(mut line)) = lines.next_segment().await {
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        full_log.extend_from_slice(&line);
+        full_log.push(b'\n');
+        tail.push_back(line.clone());
+        if tail.len() > LOG_LINES {
+            tail.pop_front();
+        }
+        let _ = log.send(Progress::Line(line)).await;
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| fail(format!("sandbox helper: {e}")))?;
+    let helper_err = err_task.await.unwrap_or_default();
+    let outcome = Outcome::decode(status, &helper_err);
+    let _ = crate::logs::write_log(&shared.log_dir, &drv_path, &full_log);
+    let _ = started;
+    if !outcome.is_success() {
+        let tail: Vec<Vec<u8>> = tail.into_iter().collect();
+        let _ = std::fs::remove_dir_all(&work);
+        return Err(Failure {
+            message: nix_error_for_exit(&shown, &outcome, &tail),
+            status: match outcome {
+                Outcome::TimedOut { .. } | Outcome::Silent { .. } => {
+                    nix_formats::wire::BuildStatus::TimedOut
+                }
+                _ => nix_formats::wire::BuildStatus::PermanentFailure,
+            },
+        });
+    }
+    if check {
+        let r = compare_outputs(&state, &sd, &drv_path, &root, &out_paths).await;
+        let _ = make_writable_and_remove(&work);
+        return r;
+    }
+    let result = register_all(&shared, &drv_path, &drv, &root, &closure, &out_paths).await;
+    let _ = make_writable_and_remove(&work);
+    result
+}
+
+/// Registers every output the build left under `root`.
+async fn register_all(
+    shared: &Shared,
+    drv_path: &StorePath,
+    drv: &Derivation,
+    root: &Path,
+    closure: &BTreeSet<StorePath>,
+    out_paths: &BTreeMap<String, StorePath>,
+) -> Result<(), Failure> {
+    let (sd, state) = (shared.store_dir.clone(), shared.state_dir.clone());
+    let (drv_path, drv, root, closure, out_paths) = (
+        drv_path.clone(),
+        drv.clone(),
+        root.to_owned(),
+        closure.clone(),
+        out_paths.clone(),
+    );
+    tokio::task::spawn_blocking(move || -> Result<(), Failure> {
+        let mut st = store_ipfs::store::Store::open(&state).map_err(|e| fail(chain(&e)))?;
+        let mut candidates = closure;
+        candidates.extend(out_paths.values().cloned());
+        for (name, path) in &out_paths {
+            let host = host_output(&root, &sd, path);
+            let fixed = match drv.outputs.get(name) {
+                Some(DerivationOutput::CAFixed { hash, .. }) => match hash.content_address() {
+                    ContentAddress::Fixed { method, hash } => Some((method, hash)),
+                    ContentAddress::Text(h) => {
+                        Some((nix_formats::content_address::FileIngestionMethod::Flat, h))
+                    }
+                },
+                _ => None,
+            };
+            let out = Output {
+                name,
+                path: path.clone(),
+                host: &host,
+                fixed,
+            };
+            register_output(&mut st, &sd, &drv_path, &out, &candidates)
+                .map_err(|e| fail(chain(&e)))?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| fail(e.to_string()))?
+}
+
+/// Runs a `builtin:` builder in the daemon (as Nix runs it in the build
+/// child), with `$out` created under `root`. It reads inputs through the
+/// store dir; that is safe because FUSE threads never wait on builds.
+async fn run_builtin_drv(
+    shared: &Shared,
+    drv_path: &StorePath,
+    drv: &Derivation,
+    inv: &sandbox::BuilderInvocation,
+    root: &Path,
+    out_paths: &BTreeMap<String, StorePath>,
+    log: &mpsc::Sender<Progress>,
+) -> Result<(), Failure> {
+    let sd = shared.store_dir.clone();
+    let shown = sd.display(drv_path);
+    let builder = drv.builder.to_str_lossy().into_owned();
+    let env: BTreeMap<String, String> = inv
+        .env
+        .iter()
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            )
+        })
+        .collect();
+    let out = out_paths
+        .get("out")
+        .cloned()
+        .ok_or_else(|| fail(format!("builtin derivation '{shown}' has no output 'out'")))?;
+    let out_host = host_output(root, &sd, &out);
+    std::fs::create_dir_all(out_host.parent().expect("output has a parent"))
+        .map_err(|e| fail(e.to_string()))?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let work = tokio::task::spawn_blocking(move || {
+        let sink = |m: &crate::builtins::LogMessage| {
+            let _ = tx.send(m.nix.clone().into_bytes());
+        };
+        let mut ctx =
+            crate::builtins::BuiltinContext::new(sd.clone(), PathBuf::from(sd.as_str()), out_host);
+        ctx.log = &sink;
+        crate::builtins::run_builtin(&builder, &env, &ctx).map_err(|e| e.nix_log_text())
+    });
+    while let Some(m) = rx.recv().await {
+        let _ = log.send(Progress::Next(m)).await;
+    }
+    match work.await.map_err(|e| fail(e.to_string()))? {
+        Ok(_) => Ok(()),
+        Err(text) => {
+            let tail: Vec<Vec<u8>> = text.lines().map(|l| l.as_bytes().to_vec()).collect();
+            for l in &tail {
+                let _ = log.send(Progress::Line(l.clone())).await;
+            }
+            Err(Failure {
+                message: nix_error_for_exit(&shown, &Outcome::Exited(1), &tail),
+                status: nix_formats::wire::BuildStatus::PermanentFailure,
+            })
+        }
+    }
+}
+
+/// `--check`: the rebuilt outputs must hash like the registered ones.
+async fn compare_outputs(
+    state: &Path,
+    sd: &StoreDir,
+    drv_path: &StorePath,
+    root: &Path,
+    out_paths: &BTreeMap<String, StorePath>,
+) -> Result<(), Failure> {
+    let (state, sd, drv_path, root, out_paths) = (
+        state.to_owned(),
+        sd.clone(),
+        drv_path.clone(),
+        root.to_owned(),
+        out_paths.clone(),
+    );
+    tokio::task::spawn_blocking(move || -> Result<(), Failure> {
+        let st = store_ipfs::store::Store::open(&state).map_err(|e| fail(chain(&e)))?;
+        for (name, path) in &out_paths {
+            let host = host_output(&root, &sd, path);
+            let rec = st.catalogue.path_info(path).map_err(|e| fail(chain(&e)))?.ok_or_else(|| {
+                fail(format!("some outputs of '{}' are not valid, so checking is not possible", sd.display(&drv_path)))
+            })?;
+            let (h, _) = nix_formats::nar::hash_path(nix_formats::hash::HashAlgo::Sha256, &host).map_err(|_| {
+                fail(format!(
+                    "builder for '{}' failed to produce output path for output '{name}' at '{}'",
+                    sd.display(&drv_path),
+                    sd.display(path)
+                ))
+            })?;
+            if h != rec.nar_hash {
+                return Err(Failure {
+                    message: format!(
+                        "derivation '{}' may not be deterministic: output '{}' differs",
+                        sd.display(&drv_path),
+                        sd.display(path)
+                    ),
+                    status: nix_formats::wire::BuildStatus::NotDeterministic,
+                });
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| fail(e.to_string()))?
+}
+
+fn host_output(root: &Path, sd: &StoreDir, p: &StorePath) -> PathBuf {
+    root.join(sd.as_str().trim_start_matches('/'))
+        .join(p.to_string())
+}
+
+/// Build outputs are read-only trees owned by the build user; make them
+/// removable, then remove.
+fn make_writable_and_remove(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if let Ok(m) = std::fs::symlink_metadata(&p) {
+                if m.is_dir() {
+                    let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755));
+                    let _ = make_writable_and_remove(&p);
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(dir)
+}
