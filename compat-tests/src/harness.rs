@@ -234,7 +234,8 @@ impl Verdict {
             for step in steps {
                 for (side, report) in [("reference", &self.left), (self.right_name(), &self.right)]
                 {
-                    if let Some(raw) = report.raw.iter().find(|r| r.step == step) {
+                    let raw = report.raw.iter().find(|r| r.step == step);
+                    if let Some(raw) = raw.filter(|r| !r.stderr.trim().is_empty()) {
                         let _ = writeln!(msg, "  stderr of {step} ({side}):");
                         for l in raw.stderr.lines() {
                             let _ = writeln!(msg, "      | {l}");
@@ -261,8 +262,30 @@ pub fn assert_compatible(harness: &Harness, name: &str) {
     let verdict = harness
         .check(&scenario)
         .unwrap_or_else(|e| panic!("scenario {name} could not run: {e}"));
+    summary_line(&verdict);
     match verdict.into_result() {
         Ok(msg) => println!("{msg}"),
         Err(msg) => panic!("{msg}"),
     }
+}
+
+/// One line per scenario on the real stderr (libtest captures `println!`
+/// but not direct writes), so a passing run still says what was compared.
+fn summary_line(v: &Verdict) {
+    use std::io::Write as _;
+    let what = match v.mode {
+        Mode::ReferenceVsOurs => "reference vs ours",
+        Mode::ReferenceTwice => "reference twice (PKGCHAIN_DAEMON unset: ours NOT run)",
+    };
+    let status = if v.diff.is_none() && v.broken_expectations.is_empty() {
+        "same"
+    } else {
+        "DIFFERENT"
+    };
+    let line = format!(
+        "compat-tests: {:<24} {status:<9} {what}; {:.2} s / {:.2} s\n",
+        v.left.scenario, v.left.total_secs, v.right.total_secs
+    );
+    // Losing this informational line is harmless.
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }

@@ -26,6 +26,7 @@ pub fn all() -> Vec<Scenario> {
         store_add(),
         store_query(),
         export_import(),
+        no_sandbox(),
     ]
 }
 
@@ -298,7 +299,11 @@ fn new_cli() -> Scenario {
         "show-derivation",
         "nix show-derivation -f chain.nix c",
     ))
-    .step(Step::sh("ping", "nix store ping"))
+    .step(Step::sh("ping", "nix store ping").full_stderr())
+    .step(Step::sh(
+        "build-json",
+        "nix build -f chain.nix b --json --no-link",
+    ))
     .step(Step::sh("eval", "nix eval -f chain.nix c.outPath"))
 }
 
@@ -395,4 +400,16 @@ fn export_import() -> Scenario {
         "nix-store --check-validity $(cat closure.list)",
     ))
     .step(Step::sh("re-export", "nix-store --export $(cat closure.list)").stdout_hash())
+}
+
+fn no_sandbox() -> Scenario {
+    Scenario::new(
+        "no_sandbox",
+        "builds with sandbox = false: the build directory under TMPDIR shows in the output",
+    )
+    .no_sandbox()
+    .step(Step::sh("trivial", "nix-build trivial.nix"))
+    .step(Step::sh("cat", "cat result"))
+    .step(Step::sh("chain", "nix-build chain.nix -A c -o chain"))
+    .step(Step::sh("fail", "nix-build fail.nix").exit(1).full_stderr())
 }

@@ -47,4 +47,5 @@ scenario_tests!(
     store_add,
     store_query,
     export_import,
+    no_sandbox,
 );
