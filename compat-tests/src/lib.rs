@@ -1,1 +1,69 @@
-//! Compatibility harness: real Nix clients against nix-daemon and ours (in progress).
+//! Compatibility harness: the real, unmodified Nix 2.8 client runs the same
+//! scenarios twice — once against the real `nix-daemon`, once against ours
+//! (`pkgchain-daemon`) — and what the client sees must be identical.
+//!
+//! This crate owns the scenarios (`scenarios.rs`, `scenarios/*.nix`), the
+//! runner that executes one scenario inside a private mount namespace with a
+//! fresh `/nix` (`runner.rs`, binary `compat-runner`), and the comparison
+//! (`compare.rs`). It must never touch the machine's own `/nix`: every mount
+//! happens inside `unshare -m --propagation private`, and the runner refuses
+//! to start outside such a namespace. It does not implement any daemon.
+//!
+//! # Running
+//!
+//! As root, with Nix 2.8 (`nix-bin`), `util-linux` (`unshare`, `mount`) and
+//! `busybox-static` installed:
+//!
+//! ```sh
+//! cargo test -p compat-tests                                # reference twice
+//! PKGCHAIN_DAEMON=$PWD/target/debug/pkgchain-daemon \
+//!     cargo test -p compat-tests                            # reference vs ours
+//! ```
+//!
+//! * `PKGCHAIN_DAEMON` unset: each scenario runs against the reference daemon
+//!   in two fresh namespaces and the two outcomes must be identical. This
+//!   proves the harness and the scenarios are deterministic; the test output
+//!   says that ours was not run. CI sets `PKGCHAIN_DAEMON` once the daemon
+//!   exists.
+//! * `PKGCHAIN_DAEMON=/path/to/pkgchain-daemon`: the reference and ours run
+//!   side by side, each started inside its namespace; ours is started as
+//!   `pkgchain-daemon --state-dir /nix/var/pkgchain --socket
+//!   /nix/var/nix/daemon-socket/socket --store-dir /nix/store`, must create
+//!   the socket within 60 s, and is stopped with SIGTERM. The path must not be
+//!   under `/nix`.
+//! * `COMPAT_SKIP_SLOW=1` skips the scenarios marked slow; `COMPAT_KEEP=1`
+//!   keeps each run's `/nix` under `target/tmp/` for inspection.
+//! * One scenario alone: `cargo test -p compat-tests --test scenarios chain`;
+//!   add `-- --nocapture` to see the timings of passing scenarios.
+//!
+//! # What is compared
+//!
+//! Per client command: exit code, normalised stdout (or its SHA-256), and the
+//! `error:` lines of stderr (all of stderr for steps marked so). After the
+//! last step, for every valid store path (`nix path-info --all`): NAR hash,
+//! NAR size, references, deriver, content address, `ultimate`, signatures and
+//! the SHA-256 of `nix-store --dump` (made by the client from `/nix/store`,
+//! i.e. from our FUSE view); store-directory entries that are not valid paths
+//! and valid paths the directory does not list; the `result` symlinks; and
+//! `nix-store --gc --print-roots`. What is normalised away is listed in
+//! `normalise.rs`.
+
+pub mod compare;
+pub mod daemon;
+pub mod error;
+pub mod exec;
+pub mod harness;
+pub mod layout;
+pub mod normalise;
+pub mod observe;
+pub mod outcome;
+pub mod runner;
+pub mod scenario;
+pub mod scenarios;
+
+pub use compare::{Diff, Difference, compare};
+pub use daemon::Daemon;
+pub use error::RunError;
+pub use harness::{Harness, Mode, Verdict, assert_compatible};
+pub use outcome::{Outcome, RunReport};
+pub use scenario::{Scenario, Step};

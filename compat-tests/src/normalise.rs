@@ -1,0 +1,109 @@
+//! What legitimately differs between two runs, and how it is removed before
+//! comparing:
+//!
+//! * process ids in temporary names (`/tmp/nix-build-<pid>-0`, `{temp:<pid>}`);
+//! * the daemon's version string (`Version: …` from `nix store ping`);
+//! * ANSI colour escapes and trailing whitespace in log lines;
+//! * the byte count in `N store paths deleted, X MiB freed` (it depends on
+//!   the file system under the store, not on what was deleted);
+//! * registration times are never recorded, and temp/runtime GC roots are
+//!   dropped (see `observe.rs`).
+
+/// Remove ANSI escape sequences (`ESC [ … letter`).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Replace the digits that follow each `marker` with `<n>`.
+fn mask_digits_after(s: &str, marker: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(marker) {
+        let after = i + marker.len();
+        out.push_str(&rest[..after]);
+        rest = &rest[after..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            out.push_str("<n>");
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Normalise one line of client output.
+pub fn line(s: &str) -> String {
+    let s = strip_ansi(s);
+    let s = mask_digits_after(&s, "nix-build-");
+    let s = mask_digits_after(&s, "{temp:");
+    let s = s.trim_end().to_owned();
+    if s.starts_with("Version: ") {
+        return "Version: <daemon version>".to_owned();
+    }
+    if let Some((deleted, _)) = s.split_once(" store paths deleted, ") {
+        if s.ends_with(" MiB freed") {
+            return format!("{deleted} store paths deleted, <n> MiB freed");
+        }
+    }
+    s
+}
+
+/// Normalise a whole text, line by line.
+pub fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for l in s.lines() {
+        out.push_str(&line(l));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pids_in_temporary_build_links_are_masked() {
+        assert_eq!(
+            line("/tmp/nix-build-4711-0/result -> /nix/store/abc-t"),
+            "/tmp/nix-build-<n>-0/result -> /nix/store/abc-t"
+        );
+        assert_eq!(
+            line("{temp:99} -> /nix/store/x"),
+            "{temp:<n>} -> /nix/store/x"
+        );
+    }
+
+    #[test]
+    fn drv_names_are_left_alone() {
+        let l = "building '/nix/store/abc-nix-build-chain.drv'...";
+        assert_eq!(line(l), l);
+    }
+
+    #[test]
+    fn colours_and_versions_are_removed() {
+        assert_eq!(line("\u{1b}[31;1merror:\u{1b}[0m boom  "), "error: boom");
+        assert_eq!(line("Version: 2.8.0"), "Version: <daemon version>");
+        assert_eq!(
+            line("3 store paths deleted, 0.01 MiB freed"),
+            "3 store paths deleted, <n> MiB freed"
+        );
+    }
+}
