@@ -12,6 +12,7 @@
 pub mod build;
 pub mod builtins;
 pub mod config;
+pub mod gc;
 pub mod io;
 pub mod logs;
 pub mod ops;

@@ -163,56 +163,71 @@ impl Catalogue {
         rec: &PathRecord,
         blocks: &[BlockRecord],
     ) -> Result<bool, CatalogueError> {
+        Ok(self.register_many(&[(rec, blocks)])? == 1)
+    }
+
+    /// Makes several paths valid in one transaction, in the given order (a
+    /// path's references must be valid or registered earlier in the list,
+    /// or be itself). Paths valid already are left alone. Returns how many
+    /// became valid; on error nothing does.
+    pub fn register_many(
+        &mut self,
+        items: &[(&PathRecord, &[BlockRecord])],
+    ) -> Result<usize, CatalogueError> {
         let tx = self.conn.transaction()?;
-        let name = rec.path.to_string();
-        let exists: Option<i64> = tx
-            .query_row("SELECT id FROM paths WHERE path = ?1", params![name], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if exists.is_some() {
-            return Ok(false);
-        }
-        Self::insert_blocks(&tx, blocks)?;
-        let sigs: Vec<&str> = rec.sigs.iter().map(String::as_str).collect();
-        tx.execute(
-            "INSERT INTO paths (path, root, nar_hash, nar_size, deriver, ultimate, sigs, ca, registration_time)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                name,
-                rec.root.to_bytes(),
-                rec.nar_hash.to_prefixed_base16(),
-                rec.nar_size as i64,
-                rec.deriver.as_ref().map(ToString::to_string),
-                rec.ultimate,
-                sigs.join(" "),
-                rec.ca.as_ref().map(ToString::to_string),
-                rec.registration_time as i64,
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        for r in &rec.references {
-            let rid: Option<i64> = if *r == rec.path {
-                Some(id)
-            } else {
-                tx.query_row(
-                    "SELECT id FROM paths WHERE path = ?1",
-                    params![r.to_string()],
-                    |row| row.get(0),
-                )
-                .optional()?
-            };
-            let rid = rid.ok_or_else(|| CatalogueError::MissingReference {
-                path: name.clone(),
-                reference: r.to_string(),
-            })?;
+        let mut added = 0;
+        for (rec, blocks) in items {
+            let name = rec.path.to_string();
+            let exists: Option<i64> = tx
+                .query_row("SELECT id FROM paths WHERE path = ?1", params![name], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if exists.is_some() {
+                continue;
+            }
+            Self::insert_blocks(&tx, blocks)?;
+            let sigs: Vec<&str> = rec.sigs.iter().map(String::as_str).collect();
             tx.execute(
-                "INSERT INTO refs (referrer, reference) VALUES (?1, ?2)",
-                params![id, rid],
+                "INSERT INTO paths (path, root, nar_hash, nar_size, deriver, ultimate, sigs, ca, registration_time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    name,
+                    rec.root.to_bytes(),
+                    rec.nar_hash.to_prefixed_base16(),
+                    rec.nar_size as i64,
+                    rec.deriver.as_ref().map(ToString::to_string),
+                    rec.ultimate,
+                    sigs.join(" "),
+                    rec.ca.as_ref().map(ToString::to_string),
+                    rec.registration_time as i64,
+                ],
             )?;
+            let id = tx.last_insert_rowid();
+            for r in &rec.references {
+                let rid: Option<i64> = if *r == rec.path {
+                    Some(id)
+                } else {
+                    tx.query_row(
+                        "SELECT id FROM paths WHERE path = ?1",
+                        params![r.to_string()],
+                        |row| row.get(0),
+                    )
+                    .optional()?
+                };
+                let rid = rid.ok_or_else(|| CatalogueError::MissingReference {
+                    path: name.clone(),
+                    reference: r.to_string(),
+                })?;
+                tx.execute(
+                    "INSERT INTO refs (referrer, reference) VALUES (?1, ?2)",
+                    params![id, rid],
+                )?;
+            }
+            added += 1;
         }
         tx.commit()?;
-        Ok(true)
+        Ok(added)
     }
 
     pub fn is_valid(&self, path: &StorePath) -> Result<bool, CatalogueError> {
@@ -297,6 +312,57 @@ impl Catalogue {
             out.push((path, root));
         }
         Ok(out)
+    }
+
+    /// Every valid path with its references (for liveness).
+    pub fn reference_graph(
+        &self,
+    ) -> Result<std::collections::HashMap<StorePath, Vec<StorePath>>, CatalogueError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT p.path, q.path FROM paths p LEFT JOIN refs r ON r.referrer = p.id LEFT JOIN paths q ON q.id = r.reference",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })?;
+        let mut out: std::collections::HashMap<StorePath, Vec<StorePath>> =
+            std::collections::HashMap::new();
+        for row in rows {
+            let (p, q) = row?;
+            let p = StorePath::from_base_name(&p).map_err(|_| corrupt("path", &p))?;
+            let e = out.entry(p).or_default();
+            if let Some(q) = q {
+                e.push(StorePath::from_base_name(&q).map_err(|_| corrupt("reference", &q))?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes paths invalid, in one transaction. Every valid referrer of a
+    /// path must be in the set too (else the database refuses).
+    pub fn delete_paths(&mut self, paths: &[StorePath]) -> Result<(), CatalogueError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut ids = Vec::new();
+            let mut q = tx.prepare_cached("SELECT id FROM paths WHERE path = ?1")?;
+            for p in paths {
+                if let Some(id) = q
+                    .query_row(params![p.to_string()], |r| r.get::<_, i64>(0))
+                    .optional()?
+                {
+                    ids.push(id);
+                }
+            }
+            let mut del_refs = tx.prepare_cached("DELETE FROM refs WHERE referrer = ?1")?;
+            for id in &ids {
+                del_refs.execute(params![id])?;
+            }
+            let mut del = tx.prepare_cached("DELETE FROM paths WHERE id = ?1")?;
+            for id in &ids {
+                del.execute(params![id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Valid paths that refer to `path` (not counting itself).

@@ -243,6 +243,19 @@ impl Store {
         what: &str,
         describe: impl FnOnce(&crate::nar_dag::Imported) -> Result<NewPath, StoreError>,
     ) -> Result<PathRecord, StoreError> {
+        let p = self.prepare_nar(input, what, describe)?;
+        Ok(self.commit_prepared(vec![p])?.remove(0))
+    }
+
+    /// Imports a NAR into blocks (temp-pinned) and works out the record,
+    /// without registering anything yet: several such paths that refer to
+    /// each other can then be registered together, in dependency order.
+    pub fn prepare_nar(
+        &self,
+        input: impl std::io::BufRead,
+        what: &str,
+        describe: impl FnOnce(&crate::nar_dag::Imported) -> Result<NewPath, StoreError>,
+    ) -> Result<Prepared, StoreError> {
         let mut w = self.writer()?;
         let imported = crate::nar_dag::import_nar(input, &mut w).map_err(|e| match e {
             crate::nar_dag::ImportError::Sink(s) => s,
@@ -272,9 +285,6 @@ impl Store {
                 });
             }
         }
-        if let Some(existing) = self.catalogue.path_info(&meta.path)? {
-            return Ok(existing);
-        }
         let rec = PathRecord {
             path: meta.path,
             root: imported.root.cid,
@@ -289,9 +299,41 @@ impl Store {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
         };
-        self.commit_path(written, &rec)?;
-        Ok(self.catalogue.path_info(&rec.path)?.unwrap_or(rec))
+        Ok(Prepared { written, rec })
     }
+
+    /// Registers prepared paths in the given order (references first), after
+    /// one `syncfs`, in one transaction. Paths that were valid already keep
+    /// their record. Returns the records as registered.
+    pub fn commit_prepared(&mut self, paths: Vec<Prepared>) -> Result<Vec<PathRecord>, StoreError> {
+        self.blocks
+            .sync()
+            .map_err(io_err("block store", self.blocks.dir()))?;
+        let _lock = self.lock(false)?;
+        let items: Vec<(&PathRecord, &[BlockRecord])> = paths
+            .iter()
+            .map(|p| (&p.rec, p.written.records.as_slice()))
+            .collect();
+        self.catalogue.register_many(&items)?;
+        let mut out = Vec::with_capacity(paths.len());
+        for p in &paths {
+            out.push(
+                self.catalogue
+                    .path_info(&p.rec.path)?
+                    .unwrap_or_else(|| p.rec.clone()),
+            );
+        }
+        drop(paths);
+        Ok(out)
+    }
+}
+
+/// A path whose blocks are written (and temp-pinned) but which is not
+/// registered yet.
+#[derive(Debug)]
+pub struct Prepared {
+    pub written: Written,
+    pub rec: PathRecord,
 }
 
 /// The blocks a [`DagWriter`] wrote, still protected by its temp pin.

@@ -286,7 +286,11 @@ async fn build_guarded(
             id: act,
             level: Verbosity::Info,
             activity_type: ActivityType::Build,
-            text: format!("building '{shown}'").into_bytes(),
+            text: if check {
+                format!("checking outputs of '{shown}'").into_bytes()
+            } else {
+                format!("building '{shown}'").into_bytes()
+            },
             fields: vec![
                 Field::String(shown.into_bytes()),
                 Field::String(Vec::new()),

@@ -11,8 +11,7 @@ use std::path::Path;
 use nix_formats::content_address::{ContentAddress, FileIngestionMethod};
 use nix_formats::hash::{Hash, Hasher};
 use nix_formats::store_path::{StoreDir, StorePath};
-use store_ipfs::catalogue::PathRecord;
-use store_ipfs::store::{NewPath, Store, StoreError};
+use store_ipfs::store::{NewPath, Prepared, Store, StoreError};
 
 use super::refs::RefScanner;
 
@@ -93,14 +92,17 @@ pub struct Output<'a> {
     pub fixed: Option<(FileIngestionMethod, Hash)>,
 }
 
-/// Registers one output; `candidates` are the paths it may refer to.
-pub fn register_output(
-    st: &mut Store,
+/// Imports one output (not registered yet); `candidates` are the paths it
+/// may refer to. A fixed output whose hash is wrong is still imported, at
+/// the path its real hash gives (as Nix 2.8 registers it), and the error is
+/// returned beside it.
+pub fn prepare_output(
+    st: &Store,
     sd: &StoreDir,
     drv_path: &StorePath,
     out: &Output<'_>,
     candidates: &BTreeSet<StorePath>,
-) -> Result<PathRecord, OutputError> {
+) -> Result<(Prepared, Option<OutputError>), OutputError> {
     let shown_drv = sd.display(drv_path);
     let shown = sd.display(&out.path);
     if std::fs::symlink_metadata(out.host).is_err() {
@@ -110,8 +112,10 @@ pub fn register_output(
             path: shown,
         });
     }
-    // Flat fixed outputs hash the file's bytes.
+    let mismatch: std::cell::RefCell<Option<OutputError>> = std::cell::RefCell::new(None);
+    let mut path = out.path.clone();
     let mut ca = None;
+    // Flat fixed outputs hash the file's bytes.
     if let Some((FileIngestionMethod::Flat, want)) = &out.fixed {
         let meta = std::fs::symlink_metadata(out.host).map_err(|source| OutputError::Io {
             path: shown.clone(),
@@ -131,11 +135,23 @@ pub fn register_output(
         })?;
         let got = h.finish();
         if got != *want {
-            return Err(OutputError::HashMismatch {
-                drv: shown_drv,
+            *mismatch.borrow_mut() = Some(OutputError::HashMismatch {
+                drv: shown_drv.clone(),
                 specified: want.to_sri(),
                 got: got.to_sri(),
             });
+            path = sd
+                .make_fixed_output_path(
+                    out.path.name(),
+                    FileIngestionMethod::Flat,
+                    &got,
+                    &BTreeSet::new(),
+                    false,
+                )
+                .map_err(|e| OutputError::Io {
+                    path: shown.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
         }
         ca = Some(ContentAddress::Fixed {
             method: FileIngestionMethod::Flat,
@@ -165,7 +181,7 @@ pub fn register_output(
         scan: scan.clone(),
     };
     let fixed = out.fixed;
-    let result = st.add_nar_with(input, &shown, |_imp| {
+    let result = st.prepare_nar(input, &shown, |_imp| {
         let g = scan.lock().expect("scan lock");
         let refs = g.0.found().clone();
         if let Some((FileIngestionMethod::Recursive, want)) = &fixed {
@@ -174,11 +190,23 @@ pub fn register_output(
                     .expect("recursive fixed outputs are hashed")
                     .finish();
             if got != *want {
-                return Err(StoreError::HashMismatch {
-                    path: shown_drv.clone(),
-                    expected: want.to_sri(),
+                *mismatch.borrow_mut() = Some(OutputError::HashMismatch {
+                    drv: shown_drv.clone(),
+                    specified: want.to_sri(),
                     got: got.to_sri(),
                 });
+                path = sd
+                    .make_fixed_output_path(
+                        path.name(),
+                        FileIngestionMethod::Recursive,
+                        &got,
+                        &BTreeSet::new(),
+                        false,
+                    )
+                    .map_err(|e| StoreError::Nar {
+                        path: shown_drv.clone(),
+                        source: Box::new(e),
+                    })?;
             }
             ca = Some(ContentAddress::Fixed {
                 method: FileIngestionMethod::Recursive,
@@ -192,7 +220,7 @@ pub fn register_output(
             });
         }
         Ok(NewPath {
-            path: out.path.clone(),
+            path: path.clone(),
             references: refs,
             deriver: Some(drv_path.clone()),
             ultimate: true,
@@ -210,17 +238,6 @@ pub fn register_output(
         path: shown.clone(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    match result {
-        Ok(r) => Ok(r),
-        Err(StoreError::HashMismatch {
-            path,
-            expected,
-            got,
-        }) => Err(OutputError::HashMismatch {
-            drv: path,
-            specified: expected,
-            got,
-        }),
-        Err(e) => Err(e.into()),
-    }
+    let prepared = result?;
+    Ok((prepared, mismatch.into_inner()))
 }

@@ -13,7 +13,7 @@ use sandbox::{BuildSpec, EnvConfig, builder_invocation, parse_sandbox_paths};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::outputs::{Output, register_output};
+use super::outputs::{Output, prepare_output};
 use crate::ops::query::output_map;
 use crate::ops::read_derivation;
 use crate::session::{OpError, chain};
@@ -95,6 +95,21 @@ fn input_closure(
     Ok(closure)
 }
 
+/// `$TMPDIR/nix-build-<drv name>-<n>` with the first free `n`, as Nix
+/// names the build directory of unsandboxed builds.
+fn unsandboxed_build_dir(drv_path: &StorePath) -> PathBuf {
+    let tmp = std::env::var_os("TMPDIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    let mut n = 0;
+    loop {
+        let p = tmp.join(format!("nix-build-{}-{n}", drv_path.name()));
+        if std::fs::create_dir(&p).is_ok() {
+            let _ = std::fs::remove_dir(&p);
+            return p;
+        }
+        n += 1;
+    }
+}
+
 fn helper_path() -> PathBuf {
     if let Some(p) = std::env::var_os("PKGCHAIN_SANDBOX") {
         return p.into();
@@ -168,11 +183,25 @@ pub async fn build_one(
         .join("builds")
         .join(format!("{}-{}", drv_path.hash_part(), slot));
     let _ = std::fs::remove_dir_all(&work);
-    let (root, build_dir) = (work.join("root"), work.join("build"));
+    let settings = &shared.settings;
+    let root = work.join("root");
+    // With `sandbox = false` Nix builds in `$TMPDIR/nix-build-<drv name>-<n>`
+    // and the builder sees that path; sandboxed builds see `/build`.
+    let build_dir = if settings.sandbox {
+        work.join("build")
+    } else {
+        unsandboxed_build_dir(&drv_path)
+    };
+    std::fs::create_dir_all(&work).map_err(|e| fail(format!("creating build directory: {e}")))?;
     std::fs::create_dir_all(&build_dir)
         .map_err(|e| fail(format!("creating build directory: {e}")))?;
-    let settings = &shared.settings;
+    let sandbox_build_dir = if settings.sandbox {
+        PathBuf::from("/build")
+    } else {
+        build_dir.clone()
+    };
     let mut cfg = EnvConfig::new(&build_dir);
+    cfg.sandbox_build_dir = sandbox_build_dir.to_string_lossy().into_owned();
     cfg.store_dir = sd.as_str().to_owned();
     cfg.cores = settings.cores as u32;
     cfg.outputs = out_paths
@@ -208,6 +237,11 @@ pub async fn build_one(
     spec.build_gid = gid;
     spec.cores = settings.cores as u32;
     spec.system = drv.platform.to_str_lossy().into_owned();
+    spec.sandbox_build_dir = sandbox_build_dir;
+    if !settings.sandbox {
+        // Unsandboxed builds share the host's network, as in Nix.
+        spec.network = true;
+    }
     let started = std::time::SystemTime::now();
     let mut child = tokio::process::Command::new(helper_path())
         .stdin(std::process::Stdio::piped())
@@ -278,6 +312,9 @@ pub async fn build_one(
     }
     let result = register_all(&shared, &drv_path, &drv, &root, &closure, &out_paths).await;
     let _ = make_writable_and_remove(&work);
+    if !shared.settings.sandbox {
+        let _ = make_writable_and_remove(&build_dir);
+    }
     result
 }
 
@@ -302,6 +339,8 @@ async fn register_all(
         let mut st = store_ipfs::store::Store::open(&state).map_err(|e| fail(chain(&e)))?;
         let mut candidates = closure;
         candidates.extend(out_paths.values().cloned());
+        let mut prepared = Vec::new();
+        let mut deferred = None;
         for (name, path) in &out_paths {
             let host = host_output(&root, &sd, path);
             let fixed = match drv.outputs.get(name) {
@@ -319,13 +358,50 @@ async fn register_all(
                 host: &host,
                 fixed,
             };
-            register_output(&mut st, &sd, &drv_path, &out, &candidates)
+            let (p, err) = prepare_output(&st, &sd, &drv_path, &out, &candidates)
                 .map_err(|e| fail(chain(&e)))?;
+            deferred = deferred.or(err);
+            prepared.push(p);
         }
-        Ok(())
+        let ordered = order_outputs(&sd, &drv_path, prepared)?;
+        st.commit_prepared(ordered).map_err(|e| fail(chain(&e)))?;
+        match deferred {
+            Some(e) => Err(fail(chain(&e))),
+            None => Ok(()),
+        }
     })
     .await
     .map_err(|e| fail(e.to_string()))?
+}
+
+/// Orders a derivation's outputs so that each comes after the siblings it
+/// refers to; a cycle is Nix's error.
+fn order_outputs(
+    sd: &StoreDir,
+    drv_path: &StorePath,
+    mut left: Vec<store_ipfs::store::Prepared>,
+) -> Result<Vec<store_ipfs::store::Prepared>, Failure> {
+    let mut done: BTreeSet<StorePath> = BTreeSet::new();
+    let mut ordered = Vec::with_capacity(left.len());
+    while !left.is_empty() {
+        let siblings: BTreeSet<StorePath> = left.iter().map(|p| p.rec.path.clone()).collect();
+        let pos = left.iter().position(|p| {
+            p.rec
+                .references
+                .iter()
+                .all(|r| *r == p.rec.path || done.contains(r) || !siblings.contains(r))
+        });
+        let Some(i) = pos else {
+            return Err(fail(format!(
+                "cycle detected in the references of the outputs of '{}'",
+                sd.display(drv_path)
+            )));
+        };
+        let p = left.remove(i);
+        done.insert(p.rec.path.clone());
+        ordered.push(p);
+    }
+    Ok(ordered)
 }
 
 /// Runs a `builtin:` builder in the daemon (as Nix runs it in the build

@@ -66,10 +66,29 @@ pub async fn build_paths(
     }
     let results = crate::build::realise(s, &paths, mode).await?;
     if !with_results {
-        if let Some((_, r)) = results.iter().find(|(_, r)| !r.status.is_success()) {
-            return Err(OpError::Client(nix_formats::wire::ErrorInfo::new(
-                r.error_msg.clone(),
-            )));
+        // As Nix's `buildPaths`: one failed goal with an error of its own is
+        // rethrown; otherwise "build of '…', '…' failed".
+        let failed: Vec<&(DerivedPath, BuildResult)> = results
+            .iter()
+            .filter(|(_, r)| !r.status.is_success())
+            .collect();
+        if let [(_, r)] = failed.as_slice() {
+            if r.status != BuildStatus::NoSubstituters {
+                return Err(OpError::Client(nix_formats::wire::ErrorInfo::new(
+                    r.error_msg.clone(),
+                )));
+            }
+        }
+        if !failed.is_empty() {
+            let sd = &s.shared.store_dir;
+            let names: Vec<String> = failed
+                .iter()
+                .map(|(p, _)| match p {
+                    DerivedPath::Opaque(p) => format!("'{}'", sd.display(p)),
+                    DerivedPath::Built { drv_path, .. } => format!("'{}'", sd.display(drv_path)),
+                })
+                .collect();
+            return Err(client_err(format!("build of {} failed", names.join(", "))));
         }
         return s.u64_reply(1);
     }

@@ -102,6 +102,33 @@ fn resolve_root(shared: &Shared, link: &Path) -> Option<StorePath> {
     None
 }
 
+/// Removes indirect roots whose client link is gone; returns Nix's
+/// messages for them.
+pub fn remove_stale_links(shared: &Shared) -> Vec<String> {
+    let auto = shared.nix_state_dir.join("gcroots").join("auto");
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(&auto) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let Ok(target) = std::fs::read_link(&p) else {
+            continue;
+        };
+        let alive =
+            std::fs::symlink_metadata(&target).is_ok() && resolve_root(shared, &p).is_some();
+        if !alive {
+            out.push(format!(
+                "removing stale link from '{}' to '{}'",
+                p.display(),
+                target.display()
+            ));
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+    out
+}
+
 /// Every root link with the store path it keeps alive.
 pub fn scan_roots(shared: &Shared) -> Vec<(String, StorePath)> {
     let mut out = Vec::new();
@@ -142,6 +169,9 @@ pub fn scan_roots(shared: &Shared) -> Vec<(String, StorePath)> {
 }
 
 pub async fn find_roots(s: &mut Session) -> Result<(), OpError> {
+    for l in remove_stale_links(&s.shared) {
+        s.log_line(nix_formats::wire::Verbosity::Info, &l);
+    }
     let shared = s.shared.clone();
     let trusted = s.peer.trusted;
     let roots = s
@@ -184,11 +214,22 @@ pub async fn find_roots(s: &mut Session) -> Result<(), OpError> {
     Ok(())
 }
 
-pub async fn collect_garbage(_s: &mut Session, req: GcRequest) -> Result<(), OpError> {
+pub async fn collect_garbage(s: &mut Session, req: GcRequest) -> Result<(), OpError> {
     if req.ignore_liveness {
         return Err(client_err("you are not allowed to ignore liveness"));
     }
-    Err(client_err(
-        "garbage collection of store paths is not implemented by this daemon yet",
-    ))
+    let res = s
+        .blocking(move |st, shared| crate::gc::collect(st, shared, &req))
+        .await?;
+    for l in &res.log {
+        s.log_line(nix_formats::wire::Verbosity::Info, l);
+    }
+    s.log(&nix_formats::wire::StderrMsg::Last);
+    let sd = s.shared.store_dir.clone();
+    let mut e = nix_formats::wire::Encoder::new(&mut s.wire.out, &s.cx);
+    let shown: Vec<String> = res.paths.iter().map(|p| sd.display(p)).collect();
+    e.strings(shown.iter());
+    e.u64(res.bytes_freed);
+    e.u64(0);
+    Ok(())
 }
