@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The main job for now (before the daemon exists): runs what Package Chain
-# has end to end against the real Nix on this machine, and fails loudly on
-# any difference.
-#   scripts/demo.sh PATH-TO-pkg
+# The main job: runs Package Chain end to end against the real Nix on this
+# machine and fails loudly on any difference. It starts pkgchain-daemon
+# (store in IPFS blocks, FUSE-mounted at /nix/store) inside a private mount
+# namespace with its own /nix — the machine's /nix is never touched — and
+# builds with the unmodified nix-build through it.
+#   scripts/demo.sh DIR-WITH-BINARIES   (pkg, pkgchain-daemon, pkgchain-sandbox)
 set -euo pipefail
-pkg=$(realpath "${1:?usage: demo.sh PATH-TO-pkg}")
+bin=$(realpath "${1:?usage: demo.sh DIR-WITH-BINARIES}")
+pkg=$bin/pkg
 work=$(mktemp -d /var/tmp/pkgchain-demo.XXXXXX)
 mnt=$work/mnt
 cleanup() { umount "$mnt" 2>/dev/null || true; rm -rf "$work"; }
@@ -56,5 +59,43 @@ diff -r --no-dereference "$tree" "$mnt/$cid" && echo "   diff -r against the ori
 kill -INT "$mount_pid"; wait "$mount_pid"
 "$pkg" --state-dir "$state" store verify
 "$pkg" --state-dir "$state" gc --dry-run | tail -1
+
+step "pkgchain-daemon with the unmodified nix-build (private mount namespace, own /nix)"
+mkdir -p "$work/bb"; cp /bin/busybox "$work/bb/sh"
+cat > "$work/hello.nix" <<NIX
+let
+  bb = builtins.path { path = $work/bb; name = "busybox"; };
+  sh = script: name: deps: derivation {
+    inherit name deps; system = builtins.currentSystem; builder = "\${bb}/sh"; args = [ "-c" script ];
+  };
+  greeting = sh "echo 'hello from a build in the IPFS store' > \$out" "greeting" [];
+in sh ''
+  \${bb}/sh -c "mkdir \$out \$out/bin"
+  echo "#!\${bb}/sh" > \$out/bin/hello
+  echo "\${bb}/sh -c 'cat \${greeting}'" >> \$out/bin/hello
+  \${bb}/sh -c "chmod +x \$out/bin/hello"
+'' "hello" [ greeting ]
+NIX
+cat > "$work/in-namespace.sh" <<'INNER'
+set -euo pipefail
+work=$1; bin=$2
+mkdir -p "$work/nixroot" "$work/daemon-state" "$work/conf"
+mount --bind "$work/nixroot" /nix
+printf 'build-users-group =\nsubstituters =\nexperimental-features = nix-command\n' > "$work/conf/nix.conf"
+export NIX_CONF_DIR=$work/conf NIX_REMOTE=daemon
+"$bin/pkgchain-daemon" --state-dir "$work/daemon-state" 2> "$work/daemon.log" &
+daemon=$!
+for _ in $(seq 100); do [ -S /nix/var/nix/daemon-socket/socket ] && break; sleep 0.1; done
+nix store ping
+out=$(nix-build "$work/hello.nix" -o "$work/result")
+echo "   built $out"
+"$work/result/bin/hello"
+echo "   references:"; nix-store -q --references "$out" | sed 's/^/     /'
+echo "   store dir (FUSE view of the block store):"; ls /nix/store | sed 's/^/     /'
+echo "   blocks: $(ls "$work/daemon-state/blocks" | grep -vc '^\.')"
+nix-store --verify --check-contents
+kill -TERM $daemon; wait $daemon || true
+INNER
+unshare -m --propagation private bash "$work/in-namespace.sh" "$work" "$bin"
 echo
 echo "main job: OK"

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-cargo build --release -p nix-cli
-exec ./scripts/demo.sh target/release/pkg
+cargo build --release --bins -p nix-cli -p daemon -p sandbox
+exec ./scripts/demo.sh target/release

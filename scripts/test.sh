@@ -7,5 +7,8 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
-cargo test --workspace --all-features
+# The daemon and sandbox binaries must exist for the compat suite, which runs
+# every scenario against the real nix-daemon and against ours.
+cargo build --workspace --bins
+PKGCHAIN_DAEMON=$PWD/target/debug/pkgchain-daemon cargo test --workspace --all-features
 cargo check --manifest-path fuzz/Cargo.toml --bins
