@@ -6,7 +6,9 @@
 //!   the Nix store directory clients read directly.
 //!
 //! Content never changes, so the kernel may cache everything: entries and
-//! attributes get long timeouts and files open with `FOPEN_KEEP_CACHE`. A
+//! attributes get long timeouts, files are cached (`FOPEN_KEEP_CACHE`, or
+//! no open round trip at all when passthrough is unavailable), and listings
+//! of directories below the root stay in the kernel's cache. A
 //! file that is exactly one raw block is its block file, opened in FUSE
 //! passthrough mode where the kernel allows it, so reads and `mmap` bypass
 //! this process. Every block is verified against its CID once per mount
@@ -345,7 +347,22 @@ impl Filesystem for StoreFs {
                 }
             }
         }
-        reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE);
+        // Without passthrough there is nothing to do per open: answering
+        // ENOSYS makes the kernel stop sending opens for this mount and treat
+        // every file as FOPEN_KEEP_CACHE, which saves a round trip per open.
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        // Directories below the root never change: let the kernel keep their
+        // listings in its cache. The store view's root changes as paths come
+        // and go, so it is listed afresh each time.
+        let flags = if ino.0 == ROOT {
+            FopenFlags::empty()
+        } else {
+            FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE
+        };
+        reply.opened(FileHandle(0), flags);
     }
 
     fn read(
