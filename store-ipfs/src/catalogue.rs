@@ -14,7 +14,7 @@ use cid::Cid;
 use nix_formats::content_address::ContentAddress;
 use nix_formats::hash::{Hash, HashAlgo};
 use nix_formats::store_path::StorePath;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use thiserror::Error;
 
 const SCHEMA: &str = "
@@ -150,7 +150,7 @@ impl Catalogue {
 
     /// Records durable blocks that a pin (not a store path) keeps.
     pub fn register_blocks(&mut self, blocks: &[BlockRecord]) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         Self::insert_blocks(&tx, blocks)?;
         tx.commit()?;
         Ok(())
@@ -174,7 +174,7 @@ impl Catalogue {
         &mut self,
         items: &[(&PathRecord, &[BlockRecord])],
     ) -> Result<usize, CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut added = 0;
         for (rec, blocks) in items {
             let name = rec.path.to_string();
@@ -340,7 +340,7 @@ impl Catalogue {
     /// Makes paths invalid, in one transaction. Every valid referrer of a
     /// path must be in the set too (else the database refuses).
     pub fn delete_paths(&mut self, paths: &[StorePath]) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut ids = Vec::new();
             let mut q = tx.prepare_cached("SELECT id FROM paths WHERE path = ?1")?;
@@ -406,7 +406,7 @@ impl Catalogue {
         drv: &StorePath,
         outputs: &[(String, StorePath)],
     ) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let id: Option<i64> = tx
             .query_row(
                 "SELECT id FROM paths WHERE path = ?1",
@@ -511,7 +511,7 @@ impl Catalogue {
 
     /// Forgets blocks (GC, before their files are removed).
     pub fn forget_blocks(&mut self, cids: &[Cid]) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut b = tx.prepare_cached("DELETE FROM blocks WHERE cid = ?1")?;
             let mut l = tx.prepare_cached("DELETE FROM links WHERE parent = ?1")?;
