@@ -476,7 +476,11 @@ fn network() -> Scenario {
         "busybox wget -q -O - http://127.0.0.1:8080/file.txt http://192.0.2.1:8080/file.txt",
     ))
     .step(Step::sh("sandboxed", "nix-build network.nix -A sandboxed -o sandboxed"))
-    .step(Step::sh("sandboxed-saw", "cat sandboxed"))
+    // What the build saw; it must have fetched nothing.
+    .step(Step::sh(
+        "sandboxed-saw",
+        "cat sandboxed && ! grep -q fetched sandboxed",
+    ))
     .step(
         Step::sh(
             "needs-network",
@@ -486,7 +490,7 @@ fn network() -> Scenario {
         .full_stderr(),
     )
     .step(Step::sh("fixed", "nix-build network.nix -A fixed -o fixed"))
-    .step(Step::sh("fixed-saw", "cat fixed"))
+    .step(Step::sh("fixed-saw", "cat fixed && test $(grep -c fetched fixed) = 2"))
 }
 
 fn closure() -> Scenario {
@@ -505,7 +509,7 @@ fn closure() -> Scenario {
     ))
     .step(Step::sh(
         "saw",
-        "cd result && for f in store stat secret secret-ls; do echo \"== $f\"; cat $f; done",
+        "cd result && for f in store stat secret secret-ls; do echo \"== $f\"; cat $f; done && ! grep -q 'not for builds' secret",
     ))
     .step(Step::sh("requisites", "nix-store -q --requisites result"))
 }
@@ -528,7 +532,7 @@ fn host_dirs() -> Scenario {
         "cat /root/compat-secret /home/compat-user/secret",
     ))
     .step(Step::sh("look", "nix-build home.nix -A look -o look"))
-    .step(Step::sh("saw", "cat look"))
+    .step(Step::sh("saw", "cat look && ! grep -q ': read ' look"))
     .step(
         Step::sh("steal", "nix-build home.nix -A steal -o steal")
             .exit(1)
@@ -580,7 +584,7 @@ fn hello() -> Scenario {
     )))
     .setup(HTTP_SERVER)
     .step(Step::sh("build", "nix-build hello.nix -A hello"))
-    .step(Step::sh("run", "result/bin/hello"))
+    .step(Step::sh("run", "result/bin/hello | grep -x 'Hello, world!'"))
     .step(Step::sh("version", "result/bin/hello --version | head -n1"))
     .step(Step::sh("files", "cd result && find . | sort"))
     .step(Step::sh("references", "nix-store -q --references result"))

@@ -155,7 +155,7 @@ impl Catalogue {
 
     /// Records durable blocks that a pin (not a store path) keeps.
     pub fn register_blocks(&mut self, blocks: &[BlockRecord]) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         Self::insert_blocks(&tx, blocks)?;
         tx.commit()?;
         Ok(())
@@ -179,7 +179,7 @@ impl Catalogue {
         &mut self,
         items: &[(&PathRecord, &[BlockRecord])],
     ) -> Result<usize, CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         let mut added = 0;
         for (rec, blocks) in items {
             let name = rec.path.to_string();
@@ -346,7 +346,7 @@ impl Catalogue {
     /// Makes paths invalid, in one transaction. Every valid referrer of a
     /// path must be in the set too (else the database refuses).
     pub fn delete_paths(&mut self, paths: &[StorePath]) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         {
             let mut ids = Vec::new();
             let mut q = tx.prepare_cached("SELECT id FROM paths WHERE path = ?1")?;
@@ -371,6 +371,15 @@ impl Catalogue {
         Ok(())
     }
 
+    /// A transaction that holds the write lock from its start, so that it
+    /// waits for other writers (the busy timeout) instead of failing when
+    /// its first read is overtaken by another connection's commit.
+    fn write_transaction(&mut self) -> Result<rusqlite::Transaction<'_>, CatalogueError> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+    }
+
     /// Records what a failed build left at `path` (a tree whose blocks are
     /// durable), replacing an earlier leftover there. Returns false (and
     /// records nothing) if `path` is valid: a valid path is never shadowed.
@@ -380,7 +389,7 @@ impl Catalogue {
         root: &Cid,
         blocks: &[BlockRecord],
     ) -> Result<bool, CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         let name = path.to_string();
         let valid: bool = tx
             .prepare_cached("SELECT 1 FROM paths WHERE path = ?1")?
@@ -431,7 +440,15 @@ impl Catalogue {
     /// Forgets the leftovers at `paths` (those that are not leftovers are
     /// ignored). Their blocks stay until the next block GC.
     pub fn remove_leftovers(&mut self, paths: &[StorePath]) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        // Most builds have none: do not take the write lock for nothing.
+        let mut any = false;
+        for p in paths {
+            any |= self.leftover(p)?.is_some();
+        }
+        if !any {
+            return Ok(());
+        }
+        let tx = self.write_transaction()?;
         {
             let mut del = tx.prepare_cached("DELETE FROM leftovers WHERE path = ?1")?;
             for p in paths {
@@ -483,7 +500,7 @@ impl Catalogue {
         drv: &StorePath,
         outputs: &[(String, StorePath)],
     ) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         let id: Option<i64> = tx
             .query_row(
                 "SELECT id FROM paths WHERE path = ?1",
@@ -588,7 +605,7 @@ impl Catalogue {
 
     /// Forgets blocks (GC, before their files are removed).
     pub fn forget_blocks(&mut self, cids: &[Cid]) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         {
             let mut b = tx.prepare_cached("DELETE FROM blocks WHERE cid = ?1")?;
             let mut l = tx.prepare_cached("DELETE FROM links WHERE parent = ?1")?;
