@@ -8,7 +8,9 @@
 //! and nothing of the host (such as a checkout under `/tmp`) is hidden. The
 //! machine's own `/nix` is never touched: the runner refuses to mount
 //! anything unless its mount namespace differs from its parent's and `/`
-//! propagation is private.
+//! propagation is private, and its network namespace differs too. Files a
+//! scenario plants outside `/nix` ([`plant_host_file`]) go on tmpfs mounts of
+//! this namespace, never on the host's disk.
 
 use std::fs;
 use std::io;

@@ -1,7 +1,7 @@
 //! One run of one scenario against one daemon, inside a private mount
 //! namespace: set up `/nix`, start the daemon, run the client steps, gather
 //! the store's state, stop the daemon. Called by the `compat-runner` binary,
-//! which `harness.rs` starts under `unshare -m --propagation private`.
+//! which `harness.rs` starts under `unshare -m -n --propagation private`.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -36,8 +36,9 @@ pub fn run(
     scenarios_dir: &Path,
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
-    layout::enter(root)?;
+    layout::ensure_private_namespace()?;
     layout::enter_private_network()?;
+    layout::enter(root)?;
     layout::populate_work(scenarios_dir)?;
     // Dropped (and so stopped) last, also when anything below fails.
     let mut services = Services::default();
