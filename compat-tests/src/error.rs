@@ -22,8 +22,8 @@ pub enum RunError {
         #[source]
         source: io::Error,
     },
-    /// `mount --bind` failed.
-    #[error("mount --bind {from} {to} failed")]
+    /// A `mount` failed.
+    #[error("mounting {from} on {to} failed")]
     Mount { from: PathBuf, to: PathBuf },
     /// The runner is not safely isolated from the host.
     #[error("refusing to touch /nix: {0}")]
@@ -56,6 +56,9 @@ pub enum RunError {
     /// No scenario has this name.
     #[error("no scenario named {0:?}")]
     UnknownScenario(String),
+    /// A scenario's setup step failed.
+    #[error("setup of the scenario failed: {0}")]
+    Setup(String),
     /// Bad command line of the runner.
     #[error("usage: {0}")]
     Usage(String),

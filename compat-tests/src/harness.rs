@@ -1,6 +1,7 @@
 //! The host side: start one runner per daemon, each in a fresh private mount
-//! namespace (`unshare -m --propagation private`) with its own `/nix`, read
-//! their JSON reports, and compare.
+//! and network namespace (`unshare -m -n --propagation private`) with its
+//! own `/nix` and its own loopback interface, read their JSON reports, and
+//! compare.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -86,7 +87,7 @@ impl Harness {
         }
         fs::create_dir_all(&root).map_err(RunError::io("mkdir", &root))?;
         let output = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "--"])
+            .args(["--mount", "--net", "--propagation", "private", "--"])
             .arg(&self.runner)
             .arg("run")
             .arg(scenario.name)

@@ -8,7 +8,9 @@
 //! and nothing of the host (such as a checkout under `/tmp`) is hidden. The
 //! machine's own `/nix` is never touched: the runner refuses to mount
 //! anything unless its mount namespace differs from its parent's and `/`
-//! propagation is private.
+//! propagation is private, and its network namespace differs too. Files a
+//! scenario plants outside `/nix` ([`plant_host_file`]) go on tmpfs mounts of
+//! this namespace, never on the host's disk.
 
 use std::fs;
 use std::io;
@@ -59,6 +61,41 @@ pub fn ensure_private_namespace() -> Result<(), RunError> {
     Ok(())
 }
 
+/// Where [`plant_host_file`] keeps the original directories it covers.
+pub const HOST_KEEP: &str = "/nix/compat/host";
+
+/// Make sure this process has a network namespace of its own (so that the
+/// servers a scenario starts cannot clash with the host's or with another
+/// run's), and bring its loopback interface up.
+pub fn enter_private_network() -> Result<(), RunError> {
+    let own = fs::read_link("/proc/self/ns/net")
+        .map_err(RunError::io("readlink", "/proc/self/ns/net"))?;
+    let parent = format!("/proc/{}/ns/net", std::os::unix::process::parent_id());
+    let theirs = fs::read_link(&parent).map_err(RunError::io("readlink", &parent))?;
+    if own == theirs {
+        return Err(RunError::NotIsolated(
+            "the runner shares its parent's network namespace (run it under `unshare --net`)"
+                .into(),
+        ));
+    }
+    run_tool("/bin/busybox", &["ip", "link", "set", "lo", "up"])
+}
+
+fn run_tool(program: &str, args: &[&str]) -> Result<(), RunError> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(RunError::spawn(program))?;
+    if !out.status.success() {
+        return Err(RunError::Harness {
+            command: format!("{program} {}", args.join(" ")),
+            exit: crate::exec::exit_code(out.status),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// Bind `<root>/nix` over `/nix` and create the directories every run needs.
 pub fn enter(root: &Path) -> Result<(), RunError> {
     ensure_private_namespace()?;
@@ -73,19 +110,7 @@ pub fn enter(root: &Path) -> Result<(), RunError> {
 }
 
 fn bind(from: &Path, to: &Path) -> Result<(), RunError> {
-    let status = Command::new("mount")
-        .arg("--bind")
-        .arg(from)
-        .arg(to)
-        .status()
-        .map_err(RunError::spawn("mount"))?;
-    if !status.success() {
-        return Err(RunError::Mount {
-            from: from.to_owned(),
-            to: to.to_owned(),
-        });
-    }
-    Ok(())
+    run_tool_path("mount", &["--bind"], from, to)
 }
 
 /// `chmod`.
@@ -113,5 +138,101 @@ pub fn populate_work(scenarios: &Path) -> Result<(), RunError> {
     fs::create_dir_all(&bin).map_err(RunError::io("mkdir", &bin))?;
     fs::copy("/bin/busybox", bin.join("busybox")).map_err(RunError::io("copy", "/bin/busybox"))?;
     set_mode(&bin.join("busybox"), 0o555)?;
+    Ok(())
+}
+
+/// Write `contents` to `path` (absolute, outside `/nix`) so that only this
+/// run's mount namespace sees it. The deepest existing directory on its path
+/// (not `/`) is covered, and missing directories below it are made on the
+/// tmpfs. The first time a directory is covered, it is
+/// bind-mounted (recursively) to `HOST_KEEP/<dir>`, covered by a tmpfs with
+/// the same mode and owner, and each original entry is recreated there (a
+/// symlink as a symlink, anything else bind-mounted back from the kept
+/// copy), so everything that was reachable through it still is. Nothing is
+/// written to the host's directory.
+pub fn plant_host_file(path: &Path, contents: &[u8]) -> Result<(), RunError> {
+    ensure_private_namespace()?;
+    let bad = |why: &str| RunError::NotIsolated(format!("cannot plant {}: {why}", path.display()));
+    let dir = match path.parent() {
+        Some(d) if path.is_absolute() && d != Path::new("/") => d,
+        _ => return Err(bad("not an absolute path in a directory other than /")),
+    };
+    if dir.starts_with("/nix") {
+        return Err(bad("it is under /nix"));
+    }
+    // The deepest directory that exists on the host is the one covered.
+    let mut cover = dir;
+    while !cover.is_dir() {
+        cover = match cover.parent() {
+            Some(p) if p != Path::new("/") => p,
+            _ => return Err(bad("no directory of its path but / exists")),
+        };
+    }
+    cover_directory(cover)?;
+    fs::create_dir_all(dir).map_err(RunError::io("mkdir", dir))?;
+    fs::write(path, contents).map_err(RunError::io("write", path))
+}
+
+/// Cover `dir` with a tmpfs that shows the same entries (see
+/// [`plant_host_file`]); does nothing if it is already covered.
+fn cover_directory(dir: &Path) -> Result<(), RunError> {
+    use std::os::unix::fs::{MetadataExt, symlink};
+    let keep = Path::new(HOST_KEEP).join(dir.strip_prefix("/").unwrap_or(dir));
+    if !keep.exists() {
+        let meta = fs::metadata(dir).map_err(RunError::io("stat", dir))?;
+        fs::create_dir_all(&keep).map_err(RunError::io("mkdir", &keep))?;
+        run_tool_path("mount", &["--rbind"], dir, &keep)?;
+        let opts = format!(
+            "mode={:o},uid={},gid={}",
+            meta.mode() & 0o7777,
+            meta.uid(),
+            meta.gid()
+        );
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &opts, "tmpfs"])
+            .arg(dir)
+            .status()
+            .map_err(RunError::spawn("mount"))?;
+        if !status.success() {
+            return Err(RunError::Mount {
+                from: "tmpfs".into(),
+                to: dir.to_owned(),
+            });
+        }
+        let entries = fs::read_dir(&keep).map_err(RunError::io("readdir", &keep))?;
+        for entry in entries {
+            let entry = entry.map_err(RunError::io("readdir", &keep))?;
+            let from = entry.path();
+            let to = dir.join(entry.file_name());
+            let ty = entry.file_type().map_err(RunError::io("stat", &from))?;
+            if ty.is_symlink() {
+                let target = fs::read_link(&from).map_err(RunError::io("readlink", &from))?;
+                symlink(&target, &to).map_err(RunError::io("symlink", &to))?;
+                continue;
+            }
+            if ty.is_dir() {
+                fs::create_dir(&to).map_err(RunError::io("mkdir", &to))?;
+            } else {
+                fs::write(&to, b"").map_err(RunError::io("create", &to))?;
+            }
+            run_tool_path("mount", &["--rbind"], &from, &to)?;
+        }
+    }
+    Ok(())
+}
+
+fn run_tool_path(program: &str, args: &[&str], from: &Path, to: &Path) -> Result<(), RunError> {
+    let status = Command::new(program)
+        .args(args)
+        .arg(from)
+        .arg(to)
+        .status()
+        .map_err(RunError::spawn(program))?;
+    if !status.success() {
+        return Err(RunError::Mount {
+            from: from.to_owned(),
+            to: to.to_owned(),
+        });
+    }
     Ok(())
 }

@@ -6,13 +6,19 @@
 //! runner that executes one scenario inside a private mount namespace with a
 //! fresh `/nix` (`runner.rs`, binary `compat-runner`), and the comparison
 //! (`compare.rs`). It must never touch the machine's own `/nix`: every mount
-//! happens inside `unshare -m --propagation private`, and the runner refuses
-//! to start outside such a namespace. It does not implement any daemon.
+//! happens inside `unshare -m -n --propagation private`, and the runner
+//! refuses to start outside such a namespace. Each run also has a network
+//! namespace of its own (only `lo`), so the web servers scenarios start
+//! (`Setup::Service`) cannot clash with the host's or the other run's, and
+//! files a scenario plants in `/root` or `/home` (`Setup::HostFile`) live in
+//! a tmpfs of the run's mount namespace only. It does not implement any
+//! daemon.
 //!
 //! # Running
 //!
 //! As root, with Nix 2.8 (`nix-bin`), `util-linux` (`unshare`, `mount`) and
-//! `busybox-static` installed:
+//! `busybox-static` installed (the `hello` scenario also needs `gcc`, `make`
+//! and the source tarball `scripts/setup.sh` caches in `/var/cache/pkgchain/`):
 //!
 //! ```sh
 //! cargo test -p compat-tests                                # reference twice

@@ -1,12 +1,19 @@
 //! One run of one scenario against one daemon, inside a private mount
 //! namespace: set up `/nix`, start the daemon, run the client steps, gather
 //! the store's state, stop the daemon. Called by the `compat-runner` binary,
-//! which `harness.rs` starts under `unshare -m --propagation private`.
+//! which `harness.rs` starts under `unshare -m -n --propagation private`.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::time::Instant;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 
 use crate::daemon::{self, Daemon};
 use crate::error::RunError;
@@ -18,6 +25,7 @@ use crate::outcome::{CommandOutcome, Outcome, RawOutput, RunReport};
 use crate::scenario::{Action, Scenario, Setup, Stderr, Stdout, Step};
 
 const RAW_LIMIT: usize = 16 * 1024;
+const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Run `scenario` against `daemon` with `<root>/nix` as `/nix`, copying the
 /// Nix files from `scenarios_dir`. Must already be in a private namespace.
@@ -28,10 +36,14 @@ pub fn run(
     scenarios_dir: &Path,
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
+    layout::ensure_private_namespace()?;
+    layout::enter_private_network()?;
     layout::enter(root)?;
     layout::populate_work(scenarios_dir)?;
+    // Dropped (and so stopped) last, also when anything below fails.
+    let mut services = Services::default();
     for s in &scenario.setup {
-        prepare(s)?;
+        prepare(s, &mut services)?;
     }
     let conf = Path::new(layout::CONF_DIR).join("nix.conf");
     fs::write(&conf, scenario.nix_conf()).map_err(RunError::io("write", &conf))?;
@@ -41,6 +53,7 @@ pub fn run(
     let stopped = running.stop();
     let (commands, raw, step_secs, store) = result?;
     stopped?;
+    drop(services);
     Ok(RunReport {
         scenario: scenario.name.to_owned(),
         daemon: daemon.label(),
@@ -138,8 +151,85 @@ fn truncate(s: &str) -> String {
     format!("{}…[truncated]", &s[..end])
 }
 
-fn prepare(setup: &Setup) -> Result<(), RunError> {
+/// Background processes a scenario's setup started; each runs in a process
+/// group of its own, which is killed when this is dropped.
+#[derive(Default)]
+struct Services {
+    children: Vec<Child>,
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let pid = i32::try_from(child.id()).expect("pids fit in i32");
+            // ESRCH only means the group is already gone.
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+}
+
+const SERVICE_START: Duration = Duration::from_secs(30);
+
+fn start_service(script: &str, listens: &str, services: &mut Services) -> Result<(), RunError> {
+    let n = services.children.len();
+    let log_path = Path::new(layout::TMP).join(format!("service-{n}.log"));
+    let log = File::create(&log_path).map_err(RunError::io("create", &log_path))?;
+    let log2 = log.try_clone().map_err(RunError::io("dup", &log_path))?;
+    let mut cmd = Command::new("/bin/sh");
+    exec::client_env(&mut cmd)
+        .arg("-c")
+        .arg(script)
+        .current_dir(layout::WORK)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2);
+    let child = cmd.spawn().map_err(RunError::spawn(script))?;
+    services.children.push(child);
+    let child = services.children.last_mut().expect("just pushed");
+    let addr: SocketAddr = listens
+        .parse()
+        .map_err(|e| RunError::Setup(format!("service address {listens:?}: {e}")))?;
+    let started = Instant::now();
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+            return Ok(());
+        }
+        let exited = child.try_wait().map_err(RunError::spawn(script))?;
+        if exited.is_some() || started.elapsed() > SERVICE_START {
+            let log = fs::read_to_string(&log_path).unwrap_or_default();
+            return Err(RunError::Setup(format!(
+                "service `{script}` did not listen on {listens} ({}); its output:\n{log}",
+                match exited {
+                    Some(status) => format!("it exited with {}", exec::exit_code(status)),
+                    None => format!("waited {} s", SERVICE_START.as_secs()),
+                }
+            )));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn prepare(setup: &Setup, services: &mut Services) -> Result<(), RunError> {
     match setup {
+        Setup::Script(script) => {
+            let out = exec::run_sh(script, Path::new(layout::WORK), SETUP_TIMEOUT)
+                .map_err(RunError::spawn(*script))?;
+            if out.exit != 0 {
+                return Err(RunError::Setup(format!(
+                    "`{script}` exited with {}:\n{}{}",
+                    out.exit,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+            Ok(())
+        }
+        Setup::HostFile { path, contents } => {
+            layout::plant_host_file(Path::new(path), contents.as_bytes())
+        }
+        Setup::Service { script, listens } => start_service(script, listens, services),
         Setup::PseudoRandomFile { name, len } => {
             let path = Path::new(layout::WORK).join(name);
             let file = File::create(&path).map_err(RunError::io("create", &path))?;

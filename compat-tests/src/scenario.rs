@@ -106,11 +106,34 @@ impl Step {
     }
 }
 
-/// A file the runner writes into the work directory before the first step.
+/// What the runner prepares inside the run's namespaces before the daemon
+/// starts, in the order given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Setup {
-    /// `len` bytes of a fixed pseudo-random stream (xorshift64, seed 1).
+    /// `len` bytes of a fixed pseudo-random stream (xorshift64, seed 1),
+    /// written into the work directory.
     PseudoRandomFile { name: &'static str, len: u64 },
+    /// A `/bin/sh -c` script run to completion in the work directory with
+    /// the client's environment; the run fails if it fails.
+    Script(&'static str),
+    /// A file at `path`, an absolute path outside `/nix`, which only this
+    /// run sees: the deepest existing directory on its path (not `/`) is
+    /// covered by a tmpfs in the run's mount namespace, with each of its
+    /// original entries bind-mounted back, and the file (and any missing
+    /// directories) is made there. The host's directories are never written.
+    HostFile {
+        path: &'static str,
+        contents: &'static str,
+    },
+    /// A `/bin/sh -c` script started in the background in the work
+    /// directory (with the client's environment) that serves until the run
+    /// ends; the runner waits until `listens` (`address:port`) accepts TCP
+    /// connections. Each run has its own network namespace, so two runs
+    /// side by side can use the same port.
+    Service {
+        script: &'static str,
+        listens: &'static str,
+    },
 }
 
 /// One scenario.
@@ -181,6 +204,12 @@ impl Scenario {
     /// Prepare a file before the first step.
     pub fn setup(mut self, setup: Setup) -> Self {
         self.setup.push(setup);
+        self
+    }
+
+    /// Add a `nix.conf` line.
+    pub fn extra_conf(mut self, line: &'static str) -> Self {
+        self.extra_conf.push(line);
         self
     }
 

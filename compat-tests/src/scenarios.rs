@@ -6,6 +6,13 @@
 
 use crate::scenario::{Scenario, Setup, Step};
 
+/// A web server on port 8080 of every address of the run's own network
+/// namespace, serving `scenarios/served`.
+const HTTP_SERVER: Setup = Setup::Service {
+    script: "exec busybox httpd -f -p 8080 -h served",
+    listens: "127.0.0.1:8080",
+};
+
 /// Every scenario, in a fixed order.
 pub fn all() -> Vec<Scenario> {
     vec![
@@ -27,6 +34,11 @@ pub fn all() -> Vec<Scenario> {
         store_query(),
         export_import(),
         no_sandbox(),
+        network(),
+        closure(),
+        host_dirs(),
+        fetch(),
+        hello(),
     ]
 }
 
@@ -142,7 +154,7 @@ fn fixed_output() -> Scenario {
 fn failing_build() -> Scenario {
     Scenario::new(
         "failing_build",
-        "a builder exiting 3: exit code, the log, and nothing registered",
+        "builders exiting 3, killed by a signal, making no or half an output: exit code, log, nothing registered, what is left",
     )
     .step(
         Step::sh("build", "nix-build fail.nix")
@@ -157,6 +169,44 @@ fn failing_build() -> Scenario {
         .exit(1),
     )
     .step(Step::sh("again", "nix-build fail.nix").exit(1))
+    // Endless recursion in a small stack: the builder dies of SIGSEGV.
+    .step(
+        Step::sh(
+            "signal",
+            "nix-build -E 'with import ./lib.nix; mk { name = \"signal\"; script = \"ulimit -s 256; f() { f; }; f\"; }'",
+        )
+        .exit(1)
+        .full_stderr(),
+    )
+    .step(
+        Step::sh(
+            "no-output",
+            "nix-build -E 'with import ./lib.nix; mk { name = \"no-output\"; script = \"true\"; }'",
+        )
+        .exit(1)
+        .full_stderr(),
+    )
+    .step(Step::sh("partial", "nix-build partial.nix").exit(1).full_stderr())
+    .step(Step::sh(
+        "partial-left",
+        "p=$(nix-store -q --outputs $(nix-instantiate partial.nix)); cat $p/half; nix-store --check-validity $p || echo invalid",
+    ))
+    .step(Step::sh("partial-again", "nix-build partial.nix").exit(1))
+    .step(
+        Step::sh(
+            "partial-dead",
+            "nix-store --gc --print-dead | grep 'partial$'",
+        )
+        .full_stderr(),
+    )
+    .step(Step::sh(
+        "partial-delete",
+        "nix-store --delete $(nix-store -q --outputs $(nix-instantiate partial.nix))",
+    ))
+    .step(Step::sh(
+        "partial-gone",
+        "ls $(nix-store -q --outputs $(nix-instantiate partial.nix))",
+    ).exit(2))
 }
 
 fn import_from_derivation() -> Scenario {
@@ -412,4 +462,130 @@ fn no_sandbox() -> Scenario {
     .step(Step::sh("cat", "cat result"))
     .step(Step::sh("chain", "nix-build chain.nix -A c -o chain"))
     .step(Step::sh("fail", "nix-build fail.nix").exit(1).full_stderr())
+}
+
+fn network() -> Scenario {
+    Scenario::new(
+        "network",
+        "a build cannot reach a server on the host's loopback or on another host address; a fixed-output one can",
+    )
+    .setup(Setup::Script("busybox ip addr add 192.0.2.1/32 dev lo"))
+    .setup(HTTP_SERVER)
+    .step(Step::sh(
+        "host-reach",
+        "busybox wget -q -O - http://127.0.0.1:8080/file.txt http://192.0.2.1:8080/file.txt",
+    ))
+    .step(Step::sh("sandboxed", "nix-build network.nix -A sandboxed -o sandboxed"))
+    // What the build saw; it must have fetched nothing.
+    .step(Step::sh(
+        "sandboxed-saw",
+        "cat sandboxed && ! grep -q fetched sandboxed",
+    ))
+    .step(
+        Step::sh(
+            "needs-network",
+            "nix-build network.nix -A needsNetwork -o needs-network",
+        )
+        .exit(1)
+        .full_stderr(),
+    )
+    .step(Step::sh("fixed", "nix-build network.nix -A fixed -o fixed"))
+    .step(Step::sh("fixed-saw", "cat fixed && test $(grep -c fetched fixed) = 2"))
+}
+
+fn closure() -> Scenario {
+    Scenario::new(
+        "closure",
+        "a build sees only its inputs' closure in /nix/store, not another valid path",
+    )
+    .step(Step::sh("add-secret", "nix-store --add closure-secret.txt"))
+    .step(Step::sh(
+        "host-read",
+        "cat $(nix-store --add closure-secret.txt)",
+    ))
+    .step(Step::sh(
+        "build",
+        "nix-build closure.nix --argstr secret $(nix-store --add closure-secret.txt)",
+    ))
+    .step(Step::sh(
+        "saw",
+        "cd result && for f in store stat secret secret-ls; do echo \"== $f\"; cat $f; done && ! grep -q 'not for builds' secret",
+    ))
+    .step(Step::sh("requisites", "nix-store -q --requisites result"))
+}
+
+fn host_dirs() -> Scenario {
+    Scenario::new(
+        "host_dirs",
+        "builds (also fixed-output ones) cannot read files in the host's /root and /home",
+    )
+    .setup(Setup::HostFile {
+        path: "/root/compat-secret",
+        contents: "root secret\n",
+    })
+    .setup(Setup::HostFile {
+        path: "/home/compat-user/secret",
+        contents: "home secret\n",
+    })
+    .step(Step::sh(
+        "host-read",
+        "cat /root/compat-secret /home/compat-user/secret",
+    ))
+    .step(Step::sh("look", "nix-build home.nix -A look -o look"))
+    .step(Step::sh("saw", "cat look && ! grep -q ': read ' look"))
+    .step(
+        Step::sh("steal", "nix-build home.nix -A steal -o steal")
+            .exit(1)
+            .full_stderr(),
+    )
+    .step(
+        Step::sh(
+            "steal-fixed",
+            "nix-build home.nix -A stealFixed -o steal-fixed",
+        )
+        .exit(1)
+        .full_stderr(),
+    )
+}
+
+fn fetch() -> Scenario {
+    Scenario::new(
+        "fetch",
+        "fixed-output derivations download from a web server on the host's loopback",
+    )
+    .setup(HTTP_SERVER)
+    .step(Step::sh("builtin", "nix-build fetch.nix -A builtin -o builtin"))
+    .step(Step::sh("builtin-cat", "cat builtin"))
+    .step(Step::sh("builtin-exec", "nix-build fetch.nix -A builtinExec -o exec && test -x exec && cat exec"))
+    .step(Step::sh("missing", "nix-build fetch.nix -A missing -o missing").exit(1))
+    .step(Step::sh("wget", "nix-build fetch.nix -A wget -o wget"))
+    .step(Step::sh("wget-cat", "cat wget"))
+    .step(Step::sh("user", "nix-build fetch.nix -A user -o user"))
+    .step(Step::sh("user-cat", "cat user"))
+    .step(Step::sh(
+        "eval-fetchurl",
+        "nix-instantiate --eval -E 'builtins.readFile (builtins.fetchurl \"http://127.0.0.1:8080/file.txt\")'",
+    ))
+}
+
+fn hello() -> Scenario {
+    Scenario::new(
+        "hello",
+        "GNU hello from Debian's source tarball, built with the host's gcc made visible by extra-sandbox-paths",
+    )
+    .slow()
+    .extra_conf("extra-sandbox-paths = /bin /lib /lib64 /usr")
+    // scripts/setup.sh downloads and caches the tarball.
+    .setup(Setup::Script(concat!(
+        "t=/var/cache/pkgchain/hello_2.10.orig.tar.gz; ",
+        "[ -f $t ] || { echo \"$t is missing: run scripts/setup.sh\" >&2; exit 1; }; ",
+        "echo '31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b  '$t | sha256sum -c --quiet; ",
+        "cp $t served/"
+    )))
+    .setup(HTTP_SERVER)
+    .step(Step::sh("build", "nix-build hello.nix -A hello"))
+    .step(Step::sh("run", "result/bin/hello | grep -x 'Hello, world!'"))
+    .step(Step::sh("version", "result/bin/hello --version | head -n1"))
+    .step(Step::sh("files", "cd result && find . | sort"))
+    .step(Step::sh("references", "nix-store -q --references result"))
 }

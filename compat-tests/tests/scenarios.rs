@@ -48,4 +48,9 @@ scenario_tests!(
     store_query,
     export_import,
     no_sandbox,
+    network,
+    closure,
+    host_dirs,
+    fetch,
+    hello,
 );

@@ -1,7 +1,9 @@
 //! Garbage collection of store paths, with Nix's roots: `gcroots/`
 //! (followed recursively, stale indirect roots removed), `profiles/`, the
 //! temp roots of every live connection, and runtime roots found in
-//! `/proc`; `keep-derivations` and `keep-outputs` as in `nix.conf`. Dead
+//! `/proc`; `keep-derivations` and `keep-outputs` as in `nix.conf`. What
+//! failed builds left in the store directory (leftovers) is always garbage
+//! unless a temp root names it, as in Nix. Dead
 //! paths leave the catalogue first (referrers before references); the
 //! block GC of `store-ipfs` then frees every block no valid path or pin
 //! needs, so blocks shared with live paths stay.
@@ -94,9 +96,21 @@ pub fn collect(st: &mut Store, shared: &Shared, req: &GcRequest) -> Result<GcRes
     for (_, p) in scan_roots(shared) {
         roots.insert(p);
     }
+    let mut temp_roots: BTreeSet<StorePath> = BTreeSet::new();
     for (_, p) in shared.temp_roots() {
+        temp_roots.insert(p.clone());
         roots.insert(p);
     }
+    // What failed builds left: not valid, so dead unless a temp root names
+    // it (Nix skips permanent roots to invalid paths).
+    let leftovers: BTreeSet<StorePath> = st
+        .catalogue
+        .leftovers()
+        .map_err(|e| client_err(chain(&e)))?
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| !temp_roots.contains(p))
+        .collect();
     roots.extend(runtime_roots(shared));
     // Liveness: closure over references, plus derivers / outputs as the
     // keep-* settings say.
@@ -134,6 +148,13 @@ pub fn collect(st: &mut Store, shared: &Shared, req: &GcRequest) -> Result<GcRes
         }
     }
     match req.action {
+        GcAction::ReturnLive | GcAction::ReturnDead => {
+            res.log.push("determining live/dead paths...".to_owned());
+        }
+        GcAction::DeleteDead => res.log.push("deleting garbage...".to_owned()),
+        GcAction::DeleteSpecific => {}
+    }
+    match req.action {
         GcAction::ReturnLive => {
             res.paths = live.into_iter().collect();
             return Ok(res);
@@ -142,6 +163,7 @@ pub fn collect(st: &mut Store, shared: &Shared, req: &GcRequest) -> Result<GcRes
             res.paths = graph
                 .keys()
                 .filter(|p| !live.contains(*p))
+                .chain(&leftovers)
                 .cloned()
                 .collect();
             return Ok(res);
@@ -165,13 +187,14 @@ pub fn collect(st: &mut Store, shared: &Shared, req: &GcRequest) -> Result<GcRes
         }
         req.paths_to_delete
             .iter()
-            .filter(|p| graph.contains_key(*p))
+            .filter(|p| graph.contains_key(*p) || leftovers.contains(*p))
             .cloned()
             .collect()
     } else {
         graph
             .keys()
             .filter(|p| !live.contains(*p))
+            .chain(&leftovers)
             .cloned()
             .collect()
     };
@@ -216,6 +239,10 @@ pub fn collect(st: &mut Store, shared: &Shared, req: &GcRequest) -> Result<GcRes
     st.catalogue
         .delete_paths(&doomed)
         .map_err(|e| client_err(chain(&e)))?;
+    st.catalogue
+        .remove_leftovers(&doomed)
+        .map_err(|e| client_err(chain(&e)))?;
+    shared.forget_store_entries(&doomed);
     res.log.push("deleting unused links...".to_owned());
     let blocks = store_ipfs::gc::collect(st, &(), false).map_err(|e| client_err(chain(&e)))?;
     res.bytes_freed = blocks.bytes_freed;

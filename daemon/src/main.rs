@@ -61,6 +61,9 @@ fn main() -> Result<()> {
         .build()
         .context("starting tokio")?;
     let shared = Arc::new(Shared::new(args.state_dir.clone(), store_dir, settings));
+    if let Some(s) = &session {
+        shared.set_store_view(store_ipfs::fuse::RootInvalidator::new(s));
+    }
     let result = rt.block_on(async {
         let listener = daemon::server::bind(&args.socket)
             .with_context(|| format!("binding '{}'", args.socket.display()))?;

@@ -24,6 +24,8 @@ pub struct Shared {
     temp_roots: Mutex<HashMap<u64, BTreeSet<StorePath>>>,
     /// One lock per derivation being built, so each is built once.
     build_locks: Mutex<HashMap<StorePath, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    /// The mounted store view's cache invalidator, if we mounted it.
+    store_view: std::sync::OnceLock<store_ipfs::fuse::RootInvalidator>,
 }
 
 impl Shared {
@@ -44,6 +46,23 @@ impl Shared {
             next_conn: AtomicU64::new(1),
             temp_roots: Mutex::default(),
             build_locks: Mutex::default(),
+            store_view: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Remembers the mounted store view, whose cached entries
+    /// [`Shared::forget_store_entries`] then drops.
+    pub fn set_store_view(&self, view: store_ipfs::fuse::RootInvalidator) {
+        let _ = self.store_view.set(view);
+    }
+
+    /// Makes paths that are no longer in the store directory disappear from
+    /// it at once (the kernel caches its entries for a second otherwise).
+    pub fn forget_store_entries<'a>(&self, paths: impl IntoIterator<Item = &'a StorePath>) {
+        if let Some(view) = self.store_view.get() {
+            for p in paths {
+                view.forget(&p.to_string());
+            }
         }
     }
 

@@ -1,7 +1,8 @@
 //! The SQLite catalogue: valid store paths (root CID, NAR hash and size,
 //! references, deriver, signatures, content address, registration time),
-//! derivation outputs, and the blocks and block links that GC and fetch
-//! walk without reading blocks.
+//! derivation outputs, leftovers (what failed builds left at their output
+//! paths, shown in the store directory but not valid), and the blocks and
+//! block links that GC and fetch walk without reading blocks.
 //!
 //! A path becomes valid in one transaction, which the caller starts only
 //! after its blocks are durable ([`crate::blocks::BlockStore::sync`]).
@@ -14,7 +15,7 @@ use cid::Cid;
 use nix_formats::content_address::ContentAddress;
 use nix_formats::hash::{Hash, HashAlgo};
 use nix_formats::store_path::StorePath;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 
 const SCHEMA: &str = "
@@ -52,6 +53,10 @@ CREATE TABLE IF NOT EXISTS derivation_outputs (
     PRIMARY KEY (drv, output)
 );
 CREATE INDEX IF NOT EXISTS derivation_outputs_path ON derivation_outputs(path);
+CREATE TABLE IF NOT EXISTS leftovers (
+    path TEXT PRIMARY KEY,
+    root BLOB NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// Errors from the catalogue.
@@ -150,7 +155,7 @@ impl Catalogue {
 
     /// Records durable blocks that a pin (not a store path) keeps.
     pub fn register_blocks(&mut self, blocks: &[BlockRecord]) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_transaction()?;
         Self::insert_blocks(&tx, blocks)?;
         tx.commit()?;
         Ok(())
@@ -174,7 +179,7 @@ impl Catalogue {
         &mut self,
         items: &[(&PathRecord, &[BlockRecord])],
     ) -> Result<usize, CatalogueError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_transaction()?;
         let mut added = 0;
         for (rec, blocks) in items {
             let name = rec.path.to_string();
@@ -186,6 +191,7 @@ impl Catalogue {
             if exists.is_some() {
                 continue;
             }
+            tx.execute("DELETE FROM leftovers WHERE path = ?1", params![name])?;
             Self::insert_blocks(&tx, blocks)?;
             let sigs: Vec<&str> = rec.sigs.iter().map(String::as_str).collect();
             tx.execute(
@@ -340,7 +346,7 @@ impl Catalogue {
     /// Makes paths invalid, in one transaction. Every valid referrer of a
     /// path must be in the set too (else the database refuses).
     pub fn delete_paths(&mut self, paths: &[StorePath]) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_transaction()?;
         {
             let mut ids = Vec::new();
             let mut q = tx.prepare_cached("SELECT id FROM paths WHERE path = ?1")?;
@@ -359,6 +365,94 @@ impl Catalogue {
             let mut del = tx.prepare_cached("DELETE FROM paths WHERE id = ?1")?;
             for id in &ids {
                 del.execute(params![id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A transaction that holds the write lock from its start, so that it
+    /// waits for other writers (the busy timeout) instead of failing when
+    /// its first read is overtaken by another connection's commit.
+    fn write_transaction(&mut self) -> Result<rusqlite::Transaction<'_>, CatalogueError> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+    }
+
+    /// Records what a failed build left at `path` (a tree whose blocks are
+    /// durable), replacing an earlier leftover there. Returns false (and
+    /// records nothing) if `path` is valid: a valid path is never shadowed.
+    pub fn add_leftover(
+        &mut self,
+        path: &StorePath,
+        root: &Cid,
+        blocks: &[BlockRecord],
+    ) -> Result<bool, CatalogueError> {
+        let tx = self.write_transaction()?;
+        let name = path.to_string();
+        let valid: bool = tx
+            .prepare_cached("SELECT 1 FROM paths WHERE path = ?1")?
+            .exists(params![name])?;
+        if valid {
+            return Ok(false);
+        }
+        Self::insert_blocks(&tx, blocks)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO leftovers (path, root) VALUES (?1, ?2)",
+            params![name, root.to_bytes()],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// The root of the leftover at `path`, if there is one.
+    pub fn leftover(&self, path: &StorePath) -> Result<Option<Cid>, CatalogueError> {
+        let name = path.to_string();
+        let root: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT root FROM leftovers WHERE path = ?1")?
+            .query_row(params![name], |r| r.get(0))
+            .optional()?;
+        root.map(|r| Cid::try_from(r.as_slice()).map_err(|_| corrupt("leftover root CID", &name)))
+            .transpose()
+    }
+
+    /// Every leftover with its root CID, by path.
+    pub fn leftovers(&self) -> Result<Vec<(StorePath, Cid)>, CatalogueError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT path, root FROM leftovers ORDER BY path")?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (p, root) = row?;
+            let path = StorePath::from_base_name(&p).map_err(|_| corrupt("leftover", &p))?;
+            let root =
+                Cid::try_from(root.as_slice()).map_err(|_| corrupt("leftover root CID", &p))?;
+            out.push((path, root));
+        }
+        Ok(out)
+    }
+
+    /// Forgets the leftovers at `paths` (those that are not leftovers are
+    /// ignored). Their blocks stay until the next block GC.
+    pub fn remove_leftovers(&mut self, paths: &[StorePath]) -> Result<(), CatalogueError> {
+        // Most builds have none: do not take the write lock for nothing.
+        let mut any = false;
+        for p in paths {
+            any |= self.leftover(p)?.is_some();
+        }
+        if !any {
+            return Ok(());
+        }
+        let tx = self.write_transaction()?;
+        {
+            let mut del = tx.prepare_cached("DELETE FROM leftovers WHERE path = ?1")?;
+            for p in paths {
+                del.execute(params![p.to_string()])?;
             }
         }
         tx.commit()?;
@@ -406,7 +500,7 @@ impl Catalogue {
         drv: &StorePath,
         outputs: &[(String, StorePath)],
     ) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_transaction()?;
         let id: Option<i64> = tx
             .query_row(
                 "SELECT id FROM paths WHERE path = ?1",
@@ -511,7 +605,7 @@ impl Catalogue {
 
     /// Forgets blocks (GC, before their files are removed).
     pub fn forget_blocks(&mut self, cids: &[Cid]) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_transaction()?;
         {
             let mut b = tx.prepare_cached("DELETE FROM blocks WHERE cid = ?1")?;
             let mut l = tx.prepare_cached("DELETE FROM links WHERE parent = ?1")?;

@@ -1,7 +1,7 @@
 //! Garbage collection of blocks.
 //!
 //! Live = reachable (through recorded block links) from a pin, from the root
-//! of a valid store path, or named by a temp pin. Under the exclusive
+//! of a valid store path or of a leftover, or named by a temp pin. Under the exclusive
 //! `gc.lock` (so no registration interleaves), GC forgets dead blocks in
 //! the catalogue, moves their files to `blocks/.trash`, re-reads the temp
 //! pins, puts back any block a writer claimed meanwhile, and deletes the
@@ -50,6 +50,13 @@ pub fn live_blocks(store: &Store, extra: &dyn RootSource) -> Result<HashSet<Cid>
         store
             .catalogue
             .all_paths()?
+            .into_iter()
+            .map(|(_, root)| root),
+    );
+    stack.extend(
+        store
+            .catalogue
+            .leftovers()?
             .into_iter()
             .map(|(_, root)| root),
     );

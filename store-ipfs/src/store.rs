@@ -247,6 +247,35 @@ impl Store {
         Ok(self.commit_prepared(vec![p])?.remove(0))
     }
 
+    /// Imports the NAR of what a failed build left at `path` and shows it in
+    /// the store directory as a leftover: listed and readable, but not
+    /// valid (Nix 2.8 leaves such outputs in its store for inspection).
+    /// Returns false (and records nothing) if `path` is valid.
+    pub fn add_leftover(
+        &mut self,
+        path: &nix_formats::store_path::StorePath,
+        input: impl std::io::BufRead,
+    ) -> Result<bool, StoreError> {
+        let mut w = self.writer()?;
+        let imported = crate::nar_dag::import_nar(input, &mut w).map_err(|e| match e {
+            crate::nar_dag::ImportError::Sink(s) => s,
+            other => StoreError::Nar {
+                path: path.to_string(),
+                source: Box::new(other),
+            },
+        })?;
+        let written = w.finish()?;
+        self.blocks
+            .sync()
+            .map_err(io_err("block store", self.blocks.dir()))?;
+        let _lock = self.lock(false)?;
+        let added = self
+            .catalogue
+            .add_leftover(path, &imported.root.cid, &written.records)?;
+        drop(written.temp);
+        Ok(added)
+    }
+
     /// Imports a NAR into blocks (temp-pinned) and works out the record,
     /// without registering anything yet: several such paths that refer to
     /// each other can then be registered together, in dependency order.

@@ -1,8 +1,9 @@
 //! The FUSE views against the real tools: the store-dir view of paths
 //! imported from `nix-store --dump` NARs is byte-identical to `nix-store
 //! --restore` of the same NARs (contents, symlinks, executable bits), files
-//! can be mmapped and executed, the CID view serves any DAG, and a corrupt
-//! block gives EIO instead of wrong bytes.
+//! can be mmapped and executed, the CID view serves any DAG, a corrupt
+//! block gives EIO instead of wrong bytes, and leftovers of failed builds
+//! are listed and served without being valid until removed or registered.
 //!
 //! Needs root and /dev/fuse (CI has both); without them these tests fail.
 
@@ -15,7 +16,7 @@ use std::process::{Command, Stdio};
 use nix_formats::content_address::FileIngestionMethod;
 use nix_formats::hash::Hash;
 use nix_formats::store_path::StoreDir;
-use store_ipfs::fuse::{View, mount};
+use store_ipfs::fuse::{RootInvalidator, View, mount};
 use store_ipfs::store::{NewPath, Store};
 use store_ipfs::unixfs::add_path;
 
@@ -246,5 +247,86 @@ fn cid_view_and_corruption() {
         Err(Some(5)),
         "EIO, never wrong bytes"
     );
+    session.umount_and_join().expect("unmount");
+}
+
+#[test]
+fn leftovers_are_listed_and_served_but_not_valid() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let state = t.path().join("state");
+    let mut store = Store::open(&state).expect("store");
+    let sd = StoreDir::default();
+    let half = t.path().join("half");
+    fs::create_dir_all(&half).expect("mkdir");
+    fs::write(half.join("part"), "written before the failure\n").expect("write");
+    let nar = nix_dump(&half);
+    let path = sd
+        .make_fixed_output_path(
+            "half",
+            FileIngestionMethod::Recursive,
+            &Hash::sha256(&nar),
+            &BTreeSet::new(),
+            false,
+        )
+        .expect("path");
+    assert!(store.add_leftover(&path, nar.as_slice()).expect("leftover"));
+    assert!(!store.catalogue.is_valid(&path).expect("query"));
+    let root = store
+        .catalogue
+        .leftover(&path)
+        .expect("query")
+        .expect("kept");
+    assert!(
+        store_ipfs::gc::live_blocks(&store, &())
+            .expect("live")
+            .contains(&root),
+        "a leftover's blocks are live"
+    );
+
+    let mnt = t.path().join("mnt");
+    fs::create_dir(&mnt).expect("mkdir");
+    let session = mount(&state, View::StoreDir, &mnt).expect("mount (needs root and /dev/fuse)");
+    let names = || -> BTreeSet<String> {
+        fs::read_dir(&mnt)
+            .expect("readdir")
+            .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert!(names().contains(&path.to_string()));
+    let served = mnt.join(path.to_string());
+    assert_eq!(
+        fs::read_to_string(served.join("part")).expect("read"),
+        "written before the failure\n"
+    );
+
+    // Removed: gone at once once the kernel is told.
+    store
+        .catalogue
+        .remove_leftovers(std::slice::from_ref(&path))
+        .expect("remove");
+    RootInvalidator::new(&session).forget(&path.to_string());
+    assert!(!served.exists(), "a removed leftover is not served");
+    assert!(!names().contains(&path.to_string()));
+
+    // Registering the path replaces a leftover; a valid path is never shadowed.
+    assert!(store.add_leftover(&path, nar.as_slice()).expect("leftover"));
+    store
+        .add_nar(
+            nar.as_slice(),
+            NewPath {
+                path: path.clone(),
+                references: BTreeSet::new(),
+                deriver: None,
+                ultimate: false,
+                sigs: BTreeSet::new(),
+                ca: None,
+                nar_hash: Some(Hash::sha256(&nar)),
+                nar_size: Some(nar.len() as u64),
+            },
+        )
+        .expect("add_nar");
+    assert_eq!(store.catalogue.leftover(&path).expect("query"), None);
+    assert!(!store.add_leftover(&path, nar.as_slice()).expect("leftover"));
+    assert!(store.catalogue.leftovers().expect("list").is_empty());
     session.umount_and_join().expect("unmount");
 }

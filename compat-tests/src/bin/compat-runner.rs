@@ -1,7 +1,7 @@
 //! `compat-runner run SCENARIO ROOT DAEMON SCENARIOS_DIR`: runs one scenario
 //! inside the current (private) mount namespace and prints its report as
 //! JSON. Started by `compat_tests::Harness` under
-//! `unshare -m --propagation private`; refuses to run anywhere else.
+//! `unshare -m -n --propagation private`; refuses to run anywhere else.
 //! `compat-runner list` prints the scenario names.
 
 use std::path::Path;

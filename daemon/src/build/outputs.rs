@@ -88,6 +88,10 @@ pub struct Output<'a> {
     pub path: StorePath,
     /// Where the builder left it on the host.
     pub host: &'a Path,
+    /// Where Nix says it looked for it when it is missing: inside the
+    /// chroot (`<drv path>.chroot<out path>`) for sandboxed builds, the
+    /// output path itself otherwise.
+    pub looked_at: String,
     /// For fixed outputs: how it is hashed and what it must hash to.
     pub fixed: Option<(FileIngestionMethod, Hash)>,
 }
@@ -109,7 +113,7 @@ pub fn prepare_output(
         return Err(OutputError::Missing {
             drv: shown_drv,
             output: out.name.to_owned(),
-            path: shown,
+            path: out.looked_at.clone(),
         });
     }
     let mismatch: std::cell::RefCell<Option<OutputError>> = std::cell::RefCell::new(None);

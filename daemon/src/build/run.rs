@@ -120,11 +120,58 @@ fn helper_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("pkgchain-sandbox"))
 }
 
+/// What glibc's `strsignal` says about `sig` on Linux, which Nix puts in
+/// brackets after the number.
+fn signal_description(sig: i32) -> String {
+    const NAMES: [&str; 31] = [
+        "Hangup",
+        "Interrupt",
+        "Quit",
+        "Illegal instruction",
+        "Trace/breakpoint trap",
+        "Aborted",
+        "Bus error",
+        "Floating point exception",
+        "Killed",
+        "User defined signal 1",
+        "Segmentation fault",
+        "User defined signal 2",
+        "Broken pipe",
+        "Alarm clock",
+        "Terminated",
+        "Stack fault",
+        "Child exited",
+        "Continued",
+        "Stopped (signal)",
+        "Stopped",
+        "Stopped (tty input)",
+        "Stopped (tty output)",
+        "Urgent I/O condition",
+        "CPU time limit exceeded",
+        "File size limit exceeded",
+        "Virtual timer expired",
+        "Profiling timer expired",
+        "Window changed",
+        "I/O possible",
+        "Power failure",
+        "Bad system call",
+    ];
+    // glibc reserves 32 and 33 for its threads; SIGRTMIN is 34.
+    const RTMIN: i32 = 34;
+    const RTMAX: i32 = 64;
+    match sig {
+        1..=31 => NAMES[(sig - 1) as usize].to_owned(),
+        RTMIN..=RTMAX => format!("Real-time signal {}", sig - RTMIN),
+        _ => format!("Unknown signal {sig}"),
+    }
+}
+
 fn nix_error_for_exit(sd_drv: &str, outcome: &Outcome, tail: &[Vec<u8>]) -> String {
     let what = match outcome {
         Outcome::Exited(c) => format!("failed with exit code {c}"),
-        Outcome::Signaled(s) => format!("failed due to signal {s}"),
-        Outcome::HelperKilled(s) => format!("failed due to signal {s}"),
+        Outcome::Signaled(s) | Outcome::HelperKilled(s) => {
+            format!("failed due to signal {s} ({})", signal_description(*s))
+        }
         Outcome::TimedOut { .. } => "timed out".to_owned(),
         Outcome::Silent { .. } => "timed out after silence".to_owned(),
         Outcome::SetupFailed { message } => return message.clone(),
@@ -157,15 +204,22 @@ pub async fn build_one(
     let (drv, closure, outputs) = {
         let (sd, drv_path, state) = (sd.clone(), drv_path.clone(), state.clone());
         tokio::task::spawn_blocking(move || -> Result<_, Failure> {
-            let st = store_ipfs::store::Store::open(&state).map_err(|e| fail(chain(&e)))?;
+            let mut st = store_ipfs::store::Store::open(&state).map_err(|e| fail(chain(&e)))?;
             let drv = read_derivation(&st, &sd, &drv_path).map_err(|e| fail(op_msg(e)))?;
             let closure = input_closure(&st, &sd, &drv)?;
             let outputs = output_map(&st, &sd, &drv_path).map_err(|e| fail(op_msg(e)))?;
+            // What an earlier failed build left at the outputs goes first,
+            // as Nix deletes invalid outputs before it builds.
+            let known: Vec<StorePath> = outputs.values().flatten().cloned().collect();
+            st.catalogue
+                .remove_leftovers(&known)
+                .map_err(|e| fail(chain(&e)))?;
             Ok((drv, closure, outputs))
         })
         .await
         .map_err(|e| fail(e.to_string()))??
     };
+    shared.forget_store_entries(outputs.values().flatten());
     let mut out_paths: BTreeMap<String, StorePath> = BTreeMap::new();
     for (name, p) in &outputs {
         match p {
@@ -213,12 +267,27 @@ pub async fn build_one(
         let r = run_builtin_drv(&shared, &drv_path, &drv, &inv, &root, &out_paths, &log).await;
         let r = match r {
             Ok(()) => register_all(&shared, &drv_path, &drv, &root, &closure, &out_paths).await,
-            Err(e) => Err(e),
+            Err(e) => {
+                if !check {
+                    keep_leftovers(&shared, &root, &out_paths).await;
+                }
+                Err(e)
+            }
         };
         let _ = make_writable_and_remove(&work);
         return r;
     }
-    let (uid, gid) = (30000 + slot, 30000);
+    // Without `build-users-group`, Nix builds as the daemon's own user,
+    // which the user namespace shows as 1000/100 (so the store's root-owned
+    // files do too); with it, as a user of its own (ours: 30000 + slot).
+    let (uid, gid) = if settings.build_users_group.is_empty() {
+        (
+            rustix::process::getuid().as_raw(),
+            rustix::process::getgid().as_raw(),
+        )
+    } else {
+        (30000 + slot, 30000)
+    };
     inv.write_files(&build_dir, uid, gid)
         .map_err(|e| fail(format!("writing build files: {e}")))?;
     let mut spec = BuildSpec::new(inv.builder.clone(), &root, &build_dir);
@@ -294,7 +363,13 @@ pub async fn build_one(
     let _ = started;
     if !outcome.is_success() {
         let tail: Vec<Vec<u8>> = tail.into_iter().collect();
-        let _ = std::fs::remove_dir_all(&work);
+        if !check {
+            keep_leftovers(&shared, &root, &out_paths).await;
+        }
+        let _ = make_writable_and_remove(&work);
+        if !settings.sandbox {
+            let _ = make_writable_and_remove(&build_dir);
+        }
         return Err(Failure {
             message: nix_error_for_exit(&shown, &outcome, &tail),
             status: match outcome {
@@ -306,7 +381,7 @@ pub async fn build_one(
         });
     }
     if check {
-        let r = compare_outputs(&state, &sd, &drv_path, &root, &out_paths).await;
+        let r = compare_outputs(&state, &sd, &drv_path, &root, &out_paths, settings.sandbox).await;
         let _ = make_writable_and_remove(&work);
         return r;
     }
@@ -316,6 +391,57 @@ pub async fn build_one(
         let _ = make_writable_and_remove(&build_dir);
     }
     result
+}
+
+/// Where Nix 2.8 looks for an output after the build, as its messages show
+/// it: in the chroot (`<drv path>.chroot<out path>`) when sandboxed.
+fn looked_at(sd: &StoreDir, drv_path: &StorePath, out: &StorePath, sandboxed: bool) -> String {
+    if sandboxed {
+        format!("{}.chroot{}", sd.display(drv_path), sd.display(out))
+    } else {
+        sd.display(out)
+    }
+}
+
+/// After a failed build, Nix 2.8 moves whatever the builder left at its
+/// (invalid) output paths into the store, unregistered, for inspection;
+/// the next build of the derivation or the garbage collector deletes it.
+/// Ours keeps such a tree as a leftover, which the store directory shows
+/// but which is not valid. Failing to keep it only loses that debugging
+/// aid, so it is logged, not reported.
+async fn keep_leftovers(shared: &Shared, root: &Path, out_paths: &BTreeMap<String, StorePath>) {
+    let (sd, state) = (shared.store_dir.clone(), shared.state_dir.clone());
+    let (root, out_paths) = (root.to_owned(), out_paths.clone());
+    let kept = tokio::task::spawn_blocking(move || -> Result<(), String> {
+        let mut st = store_ipfs::store::Store::open(&state).map_err(|e| chain(&e))?;
+        for path in out_paths.values() {
+            let host = host_output(&root, &sd, path);
+            if std::fs::symlink_metadata(&host).is_err() {
+                continue;
+            }
+            let (pipe_r, pipe_w) = std::io::pipe().map_err(|e| e.to_string())?;
+            let dumper = std::thread::spawn(move || {
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, pipe_w);
+                nix_formats::nar::dump(&host, &mut w).map_err(|e| e.to_string())?;
+                std::io::Write::flush(&mut w).map_err(|e| e.to_string())
+            });
+            let added = st.add_leftover(path, std::io::BufReader::with_capacity(1 << 20, pipe_r));
+            let dumped = dumper
+                .join()
+                .unwrap_or_else(|_| Err("NAR dump thread panicked".to_owned()));
+            let what = sd.display(path);
+            dumped.map_err(|e| format!("{what}: {e}"))?;
+            added.map_err(|e| format!("{what}: {}", chain(&e)))?;
+        }
+        Ok(())
+    })
+    .await;
+    let err = match kept {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e,
+        Err(e) => e.to_string(),
+    };
+    eprintln!("pkgchain-daemon: cannot keep what a failed build left: {err}");
 }
 
 /// Registers every output the build left under `root`.
@@ -328,6 +454,7 @@ async fn register_all(
     out_paths: &BTreeMap<String, StorePath>,
 ) -> Result<(), Failure> {
     let (sd, state) = (shared.store_dir.clone(), shared.state_dir.clone());
+    let sandboxed = shared.settings.sandbox;
     let (drv_path, drv, root, closure, out_paths) = (
         drv_path.clone(),
         drv.clone(),
@@ -356,6 +483,7 @@ async fn register_all(
                 name,
                 path: path.clone(),
                 host: &host,
+                looked_at: looked_at(&sd, &drv_path, path, sandboxed),
                 fixed,
             };
             let (p, err) = prepare_output(&st, &sd, &drv_path, &out, &candidates)
@@ -471,6 +599,7 @@ async fn compare_outputs(
     drv_path: &StorePath,
     root: &Path,
     out_paths: &BTreeMap<String, StorePath>,
+    sandboxed: bool,
 ) -> Result<(), Failure> {
     let (state, sd, drv_path, root, out_paths) = (
         state.to_owned(),
@@ -490,7 +619,7 @@ async fn compare_outputs(
                 fail(format!(
                     "builder for '{}' failed to produce output path for output '{name}' at '{}'",
                     sd.display(&drv_path),
-                    sd.display(path)
+                    looked_at(&sd, &drv_path, path, sandboxed)
                 ))
             })?;
             if h != rec.nar_hash {
@@ -531,4 +660,28 @@ fn make_writable_and_remove(dir: &Path) -> std::io::Result<()> {
         }
     }
     std::fs::remove_dir_all(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_descriptions_are_glibcs() {
+        assert_eq!(signal_description(11), "Segmentation fault");
+        assert_eq!(signal_description(9), "Killed");
+        assert_eq!(signal_description(31), "Bad system call");
+        assert_eq!(signal_description(34), "Real-time signal 0");
+        assert_eq!(signal_description(64), "Real-time signal 30");
+        assert_eq!(signal_description(32), "Unknown signal 32");
+    }
+
+    #[test]
+    fn a_signal_is_named_like_nix_names_it() {
+        let m = nix_error_for_exit("/nix/store/x-t.drv", &Outcome::Signaled(11), &[]);
+        assert_eq!(
+            m,
+            "builder for '\x1b[35;1m/nix/store/x-t.drv\x1b[0m' failed due to signal 11 (Segmentation fault)"
+        );
+    }
 }

@@ -2,8 +2,9 @@
 //!
 //! * [`View::Cids`]: `<mount>/<cid>/<path>` for any DAG whose blocks are
 //!   present (the root lists pinned CIDs; any CID can be looked up).
-//! * [`View::StoreDir`]: `<mount>/<hash>-<name>` for every valid store path,
-//!   the Nix store directory clients read directly.
+//! * [`View::StoreDir`]: `<mount>/<hash>-<name>` for every valid store path
+//!   and every leftover of a failed build, the Nix store directory clients
+//!   read directly.
 //!
 //! Content never changes, so the kernel may cache everything: entries and
 //! attributes get long timeouts, files are cached (`FOPEN_KEEP_CACHE`, or
@@ -164,9 +165,16 @@ impl StoreFs {
                     return Ok(None);
                 };
                 let cat = self.catalogue.as_ref().expect("store view has a catalogue");
-                let rec = cat.lock().expect("catalogue lock").path_info(&path);
+                let cat = cat.lock().expect("catalogue lock");
+                let rec = cat
+                    .path_info(&path)
+                    .map(|r| r.map(|r| r.root))
+                    .and_then(|r| match r {
+                        Some(root) => Ok(Some(root)),
+                        None => cat.leftover(&path),
+                    });
                 match rec {
-                    Ok(Some(r)) => r.root,
+                    Ok(Some(root)) => root,
                     Ok(None) => return Ok(None),
                     Err(e) => {
                         eprintln!("pkgchain-fuse: catalogue: {}", error_chain(&e));
@@ -194,13 +202,13 @@ impl StoreFs {
                 .unwrap_or_default(),
             View::StoreDir => {
                 let cat = self.catalogue.as_ref().expect("store view has a catalogue");
-                let all = cat.lock().expect("catalogue lock").all_paths();
-                all.map(|v| {
-                    v.into_iter()
-                        .map(|(p, c)| (p.to_string().into_bytes(), c))
-                        .collect()
-                })
-                .unwrap_or_default()
+                let cat = cat.lock().expect("catalogue lock");
+                let mut all = cat.all_paths().unwrap_or_default();
+                // A leftover is never at a valid path (registering removes it).
+                all.extend(cat.leftovers().unwrap_or_default());
+                all.into_iter()
+                    .map(|(p, c)| (p.to_string().into_bytes(), c))
+                    .collect()
             }
         }
     }
@@ -494,6 +502,26 @@ pub fn mount(
     cfg.clone_fd = true;
     fuser::spawn_mount(fs, mountpoint, &cfg)
         .map_err(crate::store::io_err("mount point", mountpoint))
+}
+
+/// Tells the kernel to drop its cached entries of the store view's root, so
+/// that a path that stopped being listed (deleted, or a leftover removed)
+/// is gone at once rather than after the root entries' timeout.
+#[derive(Debug, Clone)]
+pub struct RootInvalidator(fuser::Notifier);
+
+impl RootInvalidator {
+    /// The invalidator of a mounted view.
+    pub fn new(session: &fuser::BackgroundSession) -> Self {
+        RootInvalidator(session.notifier())
+    }
+
+    /// Forgets the cached root entry called `name`. Not cached is fine.
+    pub fn forget(&self, name: &str) {
+        // ENOENT (nothing cached) is the common case; any other error only
+        // leaves the entry until its timeout runs out.
+        let _ = self.0.inval_entry(INodeNo(ROOT), OsStr::new(name));
+    }
 }
 
 /// Time the mount was made, for logs.
