@@ -73,9 +73,16 @@ impl Daemon {
         }
     }
 
-    fn command(&self) -> Command {
+    fn command(&self, client_root: Option<&Path>) -> Command {
         match self {
-            Daemon::Reference => Command::new("nix-daemon"),
+            Daemon::Reference => match client_root {
+                None => Command::new("nix-daemon"),
+                Some(root) => {
+                    let mut cmd = Command::new("/usr/sbin/chroot");
+                    cmd.arg(root).arg("/usr/bin/nix-daemon");
+                    cmd
+                }
+            },
             Daemon::Ours(bin) => {
                 let mut cmd = Command::new(bin);
                 cmd.arg("--state-dir")
@@ -90,14 +97,17 @@ impl Daemon {
     }
 
     /// Start it (inside the namespace, after `layout::enter` and after the
-    /// `nix.conf` is written) and wait until its socket exists.
-    pub fn start(&self) -> Result<RunningDaemon, RunError> {
+    /// `nix.conf` is written) and wait until its socket exists. With
+    /// `client_root` (the view of another Nix's root, see `client.rs`) the
+    /// reference is that root's `nix-daemon`, chrooted; ours runs outside
+    /// either way.
+    pub fn start(&self, client_root: Option<&Path>) -> Result<RunningDaemon, RunError> {
         let log =
             File::create(layout::DAEMON_LOG).map_err(RunError::io("create", layout::DAEMON_LOG))?;
         let log2 = log
             .try_clone()
             .map_err(RunError::io("dup", layout::DAEMON_LOG))?;
-        let mut cmd = self.command();
+        let mut cmd = self.command(client_root);
         cmd.env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
             .env("NIX_CONF_DIR", layout::CONF_DIR)

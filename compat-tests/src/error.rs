@@ -25,6 +25,9 @@ pub enum RunError {
     /// `mount --bind` failed.
     #[error("mount --bind {from} {to} failed")]
     Mount { from: PathBuf, to: PathBuf },
+    /// `umount` failed.
+    #[error("umount {path} failed")]
+    Unmount { path: PathBuf },
     /// The runner is not safely isolated from the host.
     #[error("refusing to touch /nix: {0}")]
     NotIsolated(String),
@@ -67,6 +70,9 @@ pub enum RunError {
         exit: i32,
         stderr: String,
     },
+    /// The root of another Nix client is unusable.
+    #[error("client root {path}: {why}")]
+    BadClientRoot { path: PathBuf, why: String },
     /// `PKGCHAIN_DAEMON` names something that cannot be our daemon.
     #[error("PKGCHAIN_DAEMON={path}: {why}")]
     BadDaemon { path: PathBuf, why: String },

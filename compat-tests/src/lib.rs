@@ -48,6 +48,7 @@
 //! `nix-store --gc --print-roots`. What is normalised away is listed in
 //! `normalise.rs`.
 
+pub mod client;
 pub mod compare;
 pub mod daemon;
 pub mod error;
@@ -61,6 +62,7 @@ pub mod runner;
 pub mod scenario;
 pub mod scenarios;
 
+pub use client::Client;
 pub use compare::{Diff, Difference, compare};
 pub use daemon::Daemon;
 pub use error::RunError;
