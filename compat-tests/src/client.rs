@@ -46,11 +46,13 @@ const ROOT_NEEDS: &[&str] = &[
     "usr/bin/nix-daemon",
     "usr/bin/nix-store",
     "usr/bin/env",
+    "usr/bin/umount",
     "bin/sh",
     "nix",
     "proc",
     "dev",
     "tmp",
+    "mnt",
 ];
 
 impl Client {

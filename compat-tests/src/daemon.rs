@@ -18,6 +18,12 @@ use crate::layout;
 pub const ENV_OURS: &str = "PKGCHAIN_DAEMON";
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `sh -c PIVOT_AND_EXEC sh ROOT PROGRAM`: make ROOT (a mount point) the
+/// root of the current mount namespace and exec PROGRAM there. The old root
+/// goes to ROOT/mnt and is detached at once.
+const PIVOT_AND_EXEC: &str =
+    "cd \"$1\" && pivot_root . mnt && cd / && umount -l /mnt && exec \"$2\"";
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Which daemon serves the socket.
@@ -78,8 +84,16 @@ impl Daemon {
             Daemon::Reference => match client_root {
                 None => Command::new("nix-daemon"),
                 Some(root) => {
-                    let mut cmd = Command::new("/usr/sbin/chroot");
-                    cmd.arg(root).arg("/usr/bin/nix-daemon");
+                    // Not chroot: the kernel refuses to create user
+                    // namespaces (which its sandbox needs) from a chroot.
+                    // In a mount namespace of its own the view becomes the
+                    // root with pivot_root, and the old root is detached.
+                    let mut cmd = Command::new("unshare");
+                    cmd.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+                        .arg(PIVOT_AND_EXEC)
+                        .arg("sh")
+                        .arg(root)
+                        .arg("/usr/bin/nix-daemon");
                     cmd
                 }
             },

@@ -14,7 +14,7 @@ use cid::Cid;
 use nix_formats::content_address::ContentAddress;
 use nix_formats::hash::{Hash, HashAlgo};
 use nix_formats::store_path::StorePath;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use thiserror::Error;
 
 const SCHEMA: &str = "
@@ -122,6 +122,17 @@ impl Catalogue {
         Ok(Catalogue { conn })
     }
 
+    /// A transaction that writes. It takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so that concurrent writers wait for each other
+    /// through the busy timeout; a deferred transaction that reads first
+    /// fails with "database is locked" when another connection committed
+    /// in between (its snapshot can no longer be upgraded).
+    fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>, CatalogueError> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
     /// Whether a durable copy of the block is recorded.
     pub fn has_block(&self, cid: &Cid) -> Result<bool, CatalogueError> {
         let mut st = self
@@ -150,7 +161,7 @@ impl Catalogue {
 
     /// Records durable blocks that a pin (not a store path) keeps.
     pub fn register_blocks(&mut self, blocks: &[BlockRecord]) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         Self::insert_blocks(&tx, blocks)?;
         tx.commit()?;
         Ok(())
@@ -174,7 +185,7 @@ impl Catalogue {
         &mut self,
         items: &[(&PathRecord, &[BlockRecord])],
     ) -> Result<usize, CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         let mut added = 0;
         for (rec, blocks) in items {
             let name = rec.path.to_string();
@@ -340,7 +351,7 @@ impl Catalogue {
     /// Makes paths invalid, in one transaction. Every valid referrer of a
     /// path must be in the set too (else the database refuses).
     pub fn delete_paths(&mut self, paths: &[StorePath]) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         {
             let mut ids = Vec::new();
             let mut q = tx.prepare_cached("SELECT id FROM paths WHERE path = ?1")?;
@@ -406,7 +417,7 @@ impl Catalogue {
         drv: &StorePath,
         outputs: &[(String, StorePath)],
     ) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         let id: Option<i64> = tx
             .query_row(
                 "SELECT id FROM paths WHERE path = ?1",
@@ -511,7 +522,7 @@ impl Catalogue {
 
     /// Forgets blocks (GC, before their files are removed).
     pub fn forget_blocks(&mut self, cids: &[Cid]) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         {
             let mut b = tx.prepare_cached("DELETE FROM blocks WHERE cid = ?1")?;
             let mut l = tx.prepare_cached("DELETE FROM links WHERE parent = ?1")?;
