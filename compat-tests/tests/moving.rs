@@ -36,4 +36,5 @@ scenario_tests!(
     dump_restore,
     verify_optimise,
     add_fixed_forms,
+    build_logs,
 );

@@ -75,4 +75,5 @@ nix226_tests!(
     dump_restore,
     verify_optimise,
     add_fixed_forms,
+    build_logs,
 );

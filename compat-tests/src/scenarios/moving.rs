@@ -1,7 +1,7 @@
 //! Scenarios that move paths in and out of the store: signatures, the
 //! export format, binary caches (`nix copy` with `file://`), NAR dumps,
-//! verification, repair and optimisation, and the rarer `--add-fixed`
-//! forms. They are kept apart from `scenarios.rs` (same rules: each is a
+//! verification, repair and optimisation, the rarer `--add-fixed` forms,
+//! and build logs (written by the daemon, read back by the client). They are kept apart from `scenarios.rs` (same rules: each is a
 //! function returning a [`Scenario`], listed in [`all`] and, by name, in
 //! `tests/moving.rs`).
 //!
@@ -26,6 +26,7 @@ pub fn all() -> Vec<Scenario> {
         dump_restore(),
         verify_optimise(),
         add_fixed_forms(),
+        build_logs(),
     ]
 }
 
@@ -301,4 +302,26 @@ fn add_fixed_forms() -> Scenario {
         "json",
         "nix path-info --json $(nix-store --add-fixed --recursive sha1 srcdir) $(nix-store --add-fixed md5 srcdir/hello.txt)",
     ))
+}
+
+fn build_logs() -> Scenario {
+    Scenario::new(
+        "build_logs",
+        "build logs read back with nix-store -l and nix log, and the failure message's pointer to them with nix-command on",
+    )
+    .nix_command()
+    .step(Step::sh("build", "nix-build chain.nix -A a"))
+    .step(Step::sh("log", "nix-store -l $(nix-instantiate chain.nix -A a)"))
+    .step(Step::sh("log-by-output", "nix-store -l result"))
+    .step(Step::sh("nix-log", "nix log ./result"))
+    .step(Step::sh("fail", "nix-build fail.nix").exit(1).full_stderr())
+    .step(Step::sh("fail-log", "nix-store -l $(nix-instantiate fail.nix)"))
+    .step(Step::sh("fail-nix-log", "nix log -f fail.nix"))
+    .step(
+        Step::sh(
+            "no-log",
+            "nix-store -l $(nix-store --add srcdir/hello.txt)",
+        )
+        .exit(1),
+    )
 }
