@@ -37,4 +37,5 @@ scenario_tests!(
     verify_optimise,
     add_fixed_forms,
     build_logs,
+    profile_closure,
 );

@@ -76,4 +76,5 @@ nix226_tests!(
     verify_optimise,
     add_fixed_forms,
     build_logs,
+    profile_closure,
 );

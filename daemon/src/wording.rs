@@ -11,6 +11,8 @@
 //! | 1.35 – 1.37 | Nix 2.15 – 2.23, Lix | Nix 2.15 – 2.23 |
 //! | ≥ 1.38 | Nix 2.24 – 2.34 | Nix 2.26 and later (2.24 – 2.25 had the older build-log hint) |
 //!
+//! (2.23, at 1.37, already had the newer `--delete` advice.)
+//!
 //! compat-tests checks the first row against nix-daemon 2.8 and the last
 //! against nix-daemon 2.26.
 
@@ -50,6 +52,18 @@ impl Wording {
                 "cannot add path '{shown_path}' because it lacks a signature by a trusted key"
             ),
         }
+    }
+
+    /// `nix-store --delete` of a live path (Nix 2.23 added the second
+    /// query).
+    pub fn still_alive(self, shown_path: &str) -> String {
+        let why = match self {
+            Wording::Nix2_8 | Wording::Nix2_15 => "nix-store --query --roots",
+            Wording::Nix2_26 => "nix-store --query --roots and nix-store --query --referrers",
+        };
+        format!(
+            "Cannot delete path '{shown_path}' since it is still alive. To find out why, use: {why}"
+        )
     }
 
     /// The last line of a failed build's message, after the log tail. Nix
@@ -113,6 +127,16 @@ mod tests {
             Wording::Nix2_26
                 .lacks_signature(p)
                 .ends_with("lacks a signature by a trusted key")
+        );
+        assert!(
+            Wording::Nix2_8
+                .still_alive(p)
+                .ends_with("use: nix-store --query --roots")
+        );
+        assert!(
+            Wording::Nix2_26
+                .still_alive(p)
+                .ends_with("--roots and nix-store --query --referrers")
         );
         assert_eq!(
             Wording::Nix2_8.full_log_hint("/d.drv", false),

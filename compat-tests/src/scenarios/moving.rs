@@ -1,7 +1,8 @@
 //! Scenarios that move paths in and out of the store: signatures, the
 //! export format, binary caches (`nix copy` with `file://`), NAR dumps,
 //! verification, repair and optimisation, the rarer `--add-fixed` forms,
-//! and build logs (written by the daemon, read back by the client). They are kept apart from `scenarios.rs` (same rules: each is a
+//! build logs (written by the daemon, read back by the client), and a
+//! `nix-env` profile's closure copied out and back. They are kept apart from `scenarios.rs` (same rules: each is a
 //! function returning a [`Scenario`], listed in [`all`] and, by name, in
 //! `tests/moving.rs`).
 //!
@@ -27,6 +28,7 @@ pub fn all() -> Vec<Scenario> {
         verify_optimise(),
         add_fixed_forms(),
         build_logs(),
+        profile_closure(),
     ]
 }
 
@@ -324,4 +326,55 @@ fn build_logs() -> Scenario {
         )
         .exit(1),
     )
+}
+
+fn profile_closure() -> Scenario {
+    Scenario::new(
+        "profile_closure",
+        "nix-env installs into a profile (builtin:buildenv); with the profile gone, GC listings, nix-store --delete of a closure still referred to by the older generation, --gc, then the closure back from a file:// cache into a new profile",
+    )
+    .nix_command()
+    .step(Step::sh(
+        "install",
+        "nix-env -p ./profile -f chain.nix -iA c && nix-env -p ./profile -f chain.nix -iA b",
+    ))
+    .step(Step::sh("query", "nix-env -p ./profile -q"))
+    .step(Step::sh(
+        "generations",
+        "nix-env -p ./profile --list-generations | cut -c1-8",
+    ))
+    .step(Step::sh(
+        "closure",
+        "nix-store -q --requisites $(readlink -f profile) | tee closure.list",
+    ))
+    .step(Step::sh("manifest", "cat profile/manifest.nix"))
+    .step(Step::sh(
+        "copy-out",
+        "nix copy --to file://$PWD/cache $(readlink -f profile)",
+    ))
+    .step(Step::sh("drop-links", "rm profile profile-*-link"))
+    .step(Step::sh("live", "nix-store --gc --print-live | sort"))
+    .step(Step::sh("dead", "nix-store --gc --print-dead | sort"))
+    .step(
+        Step::sh(
+            "delete-closure",
+            "nix-store --delete /nix/store/00000000000000000000000000000000-missing $(cat closure.list)",
+        )
+        .exit(1),
+    )
+    .step(Step::sh(
+        "delete-missing",
+        "nix-store --delete /nix/store/00000000000000000000000000000000-missing",
+    ))
+    .step(Step::sh("gc", "nix-store --gc"))
+    .step(Step::sh("gone", "nix-store --check-validity $(cat closure.list)").exit(1))
+    .step(Step::sh(
+        "copy-back",
+        "nix copy --no-check-sigs --from file://$PWD/cache $(tail -n1 closure.list)",
+    ))
+    .step(Step::sh("listing", "find $(tail -n1 closure.list) | sort"))
+    .step(Step::sh(
+        "new-profile",
+        "nix-env -p ./again --set $(tail -n1 closure.list) && nix-env -p ./again -q",
+    ))
 }
