@@ -5,7 +5,9 @@
 //! a daemon announcing at least 1.35, always reads the version string and
 //! the trust flag, exchanges no features, and gets 1.35 encodings back
 //! (a BuildResult without the 1.37 CPU times). Every reply must be decoded
-//! to its last byte at 1.35, or the next op would read garbage.
+//! to its last byte at 1.35, or the next op would read garbage. The same
+//! session runs at 1.37 (Nix 2.20 – 2.23, CPU times included) and at 1.38
+//! with the version sent early and the empty feature lists (Nix 2.24 on).
 //!
 //! The daemon runs with `--no-mount` on a temporary state directory and
 //! socket; nothing under `/nix` is touched.
@@ -27,6 +29,8 @@ use nix_formats::wire::{
 };
 
 const LIX: ProtocolVersion = ProtocolVersion::new(1, 35);
+const NIX_2_20: ProtocolVersion = ProtocolVersion::new(1, 37);
+const NIX_2_24: ProtocolVersion = ProtocolVersion::new(1, 38);
 
 struct Daemon {
     child: Child,
@@ -116,7 +120,8 @@ impl Conn {
 
     fn send(&mut self, req: &Request) {
         let mut out = Vec::new();
-        encode_into(&mut out, &self.cx, req).expect("the request encodes at 1.35");
+        encode_into(&mut out, &self.cx, req)
+            .expect("the request encodes at the negotiated version");
         self.sock.write_all(&out).expect("write to the daemon");
     }
 
@@ -148,22 +153,24 @@ impl Conn {
     }
 }
 
-/// Lix's opening: magic1, then (after the daemon's version) its own
-/// version, cpu-affinity 0 and reserveSpace 0.
-fn connect(socket: &Path) -> (Conn, DaemonInfo) {
+/// Opens a connection at `version`. Below 1.38 (Lix, Nix ≤ 2.23): magic1,
+/// then, after the daemon's version, the client's version, cpu-affinity 0
+/// and reserveSpace 0. At 1.38 the version goes with magic1.
+fn connect(socket: &Path, version: ProtocolVersion) -> (Conn, DaemonInfo) {
     let sock = UnixStream::connect(socket).expect("connect");
     sock.set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
     let mut conn = Conn {
         sock,
         buf: Vec::new(),
-        cx: WireContext::new(LIX),
+        cx: WireContext::new(version),
     };
-    let config = ClientConfig::new(LIX);
-    assert!(!config.send_version_early, "Lix sends its version late");
+    let config = ClientConfig::new(version);
+    let early = config.send_version_early;
+    assert_eq!(early, version.at_least(38));
     let mut out = Vec::new();
     let mut hs = ClientHandshake::new(config, &mut out);
-    assert_eq!(out.len(), 8, "only magic1 before the daemon answers");
+    assert_eq!(out.len(), if early { 16 } else { 8 });
     let info = loop {
         conn.send_raw(&std::mem::take(&mut out));
         let (used, status) = hs.advance(&conn.buf, &mut out).expect("handshake");
@@ -198,13 +205,27 @@ fn running_as_root() -> bool {
 
 #[test]
 fn a_protocol_1_35_client_is_served_at_1_35() {
+    session(LIX);
+}
+
+#[test]
+fn a_protocol_1_37_client_is_served_at_1_37() {
+    session(NIX_2_20);
+}
+
+#[test]
+fn a_protocol_1_38_client_is_served_at_1_38() {
+    session(NIX_2_24);
+}
+
+fn session(version: ProtocolVersion) {
     let daemon = Daemon::start();
-    let (mut c, info) = connect(&daemon.socket);
+    let (mut c, info) = connect(&daemon.socket, version);
 
     // Lix ≥ 2.94 refuses daemons below 1.35; it reads the version string
     // and the trust flag unconditionally.
     assert!(info.negotiated.peer_version >= LIX, "{info:?}");
-    assert_eq!(info.negotiated.version, LIX);
+    assert_eq!(info.negotiated.version, version);
     assert!(info.negotiated.features.is_empty());
     assert!(
         info.nix_version.as_deref().is_some_and(|v| !v.is_empty()),
@@ -270,8 +291,8 @@ fn a_protocol_1_35_client_is_served_at_1_35() {
     c.assert_drained();
     assert_eq!(valid, BTreeSet::from([expected.clone()]));
 
-    // BuildPathsWithResults: a BuildResult as 1.35 knows it (timings from
-    // 1.29, no CPU times, then builtOutputs).
+    // BuildPathsWithResults: a BuildResult as the version knows it (timings
+    // from 1.29, CPU times from 1.37, then builtOutputs).
     c.send(&Request::BuildPathsWithResults {
         paths: vec![
             DerivedPath::Opaque(expected.clone()),
