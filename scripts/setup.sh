@@ -3,7 +3,7 @@
 # Debian 12 machine (as root). Safe to run again.
 set -euo pipefail
 need=()
-for pkg in nix-bin fuse3 busybox-static jq bzip2 xz-utils gcc make curl; do
+for pkg in nix-bin fuse3 busybox-static jq bzip2 xz-utils gcc make curl debootstrap; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -29,4 +29,5 @@ if [ ! -d "$here/store-ipfs/tests/js/node_modules/ipfs-unixfs-importer" ]; then
   (cd "$here/store-ipfs/tests/js" && npm install --no-audit --no-fund --silent)
 fi
 command -v cargo >/dev/null || { echo "setup: cargo not found (Rust toolchain required)" >&2; exit 1; }
+"$here/scripts/trixie-root.sh"
 nix-store --version | head -1

@@ -18,6 +18,12 @@ use crate::layout;
 pub const ENV_OURS: &str = "PKGCHAIN_DAEMON";
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `sh -c PIVOT_AND_EXEC sh ROOT PROGRAM`: make ROOT (a mount point) the
+/// root of the current mount namespace and exec PROGRAM there. The old root
+/// goes to ROOT/mnt and is detached at once.
+const PIVOT_AND_EXEC: &str =
+    "cd \"$1\" && pivot_root . mnt && cd / && umount -l /mnt && exec \"$2\"";
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Which daemon serves the socket.
@@ -73,9 +79,24 @@ impl Daemon {
         }
     }
 
-    fn command(&self) -> Command {
+    fn command(&self, client_root: Option<&Path>) -> Command {
         match self {
-            Daemon::Reference => Command::new("nix-daemon"),
+            Daemon::Reference => match client_root {
+                None => Command::new("nix-daemon"),
+                Some(root) => {
+                    // Not chroot: the kernel refuses to create user
+                    // namespaces (which its sandbox needs) from a chroot.
+                    // In a mount namespace of its own the view becomes the
+                    // root with pivot_root, and the old root is detached.
+                    let mut cmd = Command::new("unshare");
+                    cmd.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+                        .arg(PIVOT_AND_EXEC)
+                        .arg("sh")
+                        .arg(root)
+                        .arg("/usr/bin/nix-daemon");
+                    cmd
+                }
+            },
             Daemon::Ours(bin) => {
                 let mut cmd = Command::new(bin);
                 cmd.arg("--state-dir")
@@ -90,14 +111,17 @@ impl Daemon {
     }
 
     /// Start it (inside the namespace, after `layout::enter` and after the
-    /// `nix.conf` is written) and wait until its socket exists.
-    pub fn start(&self) -> Result<RunningDaemon, RunError> {
+    /// `nix.conf` is written) and wait until its socket exists. With
+    /// `client_root` (the view of another Nix's root, see `client.rs`) the
+    /// reference is that root's `nix-daemon`, chrooted; ours runs outside
+    /// either way.
+    pub fn start(&self, client_root: Option<&Path>) -> Result<RunningDaemon, RunError> {
         let log =
             File::create(layout::DAEMON_LOG).map_err(RunError::io("create", layout::DAEMON_LOG))?;
         let log2 = log
             .try_clone()
             .map_err(RunError::io("dup", layout::DAEMON_LOG))?;
-        let mut cmd = self.command();
+        let mut cmd = self.command(client_root);
         cmd.env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
             .env("NIX_CONF_DIR", layout::CONF_DIR)

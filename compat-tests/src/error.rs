@@ -25,6 +25,9 @@ pub enum RunError {
     /// A `mount` failed.
     #[error("mounting {from} on {to} failed")]
     Mount { from: PathBuf, to: PathBuf },
+    /// `umount` failed.
+    #[error("umount {path} failed")]
+    Unmount { path: PathBuf },
     /// The runner is not safely isolated from the host.
     #[error("refusing to touch /nix: {0}")]
     NotIsolated(String),
@@ -70,6 +73,9 @@ pub enum RunError {
         exit: i32,
         stderr: String,
     },
+    /// The root of another Nix client is unusable.
+    #[error("client root {path}: {why}")]
+    BadClientRoot { path: PathBuf, why: String },
     /// `PKGCHAIN_DAEMON` names something that cannot be our daemon.
     #[error("PKGCHAIN_DAEMON={path}: {why}")]
     BadDaemon { path: PathBuf, why: String },

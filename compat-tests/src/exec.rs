@@ -46,11 +46,32 @@ pub fn client_env(cmd: &mut Command) -> &mut Command {
 
 /// Start `/bin/sh -c script` in `cwd` with the client environment.
 pub fn spawn_sh(script: &str, cwd: &Path) -> io::Result<Child> {
-    let mut cmd = Command::new("/bin/sh");
+    spawn_sh_in(None, script, cwd)
+}
+
+/// Start `/bin/sh -c script` in `cwd` with the client environment, chrooted
+/// into `root` when given (`cwd` is then a path inside it).
+pub fn spawn_sh_in(root: Option<&Path>, script: &str, cwd: &Path) -> io::Result<Child> {
+    let mut cmd = match root {
+        None => {
+            let mut cmd = Command::new("/bin/sh");
+            cmd.current_dir(cwd);
+            cmd
+        }
+        Some(root) => {
+            let mut cmd = Command::new("/usr/sbin/chroot");
+            cmd.arg(root)
+                .arg("/usr/bin/env")
+                .arg("-C")
+                .arg(cwd)
+                .arg("/bin/sh")
+                .current_dir("/");
+            cmd
+        }
+    };
     client_env(&mut cmd)
         .arg("-c")
         .arg(script)
-        .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
+use crate::client::Client;
 use crate::compare::{Diff, compare_named};
 use crate::daemon::{Daemon, ENV_OURS};
 use crate::error::RunError;
@@ -32,6 +33,8 @@ pub struct Harness {
     pub scratch: PathBuf,
     /// `compat-tests/scenarios`.
     pub scenarios_dir: PathBuf,
+    /// Which client runs the steps (and so which reference daemon).
+    pub client: Client,
 }
 
 /// What was compared with what.
@@ -67,7 +70,14 @@ impl Harness {
             runner: runner.into(),
             scratch: scratch.into(),
             scenarios_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"),
+            client: Client::Host,
         }
+    }
+
+    /// The same harness with another client (see `client.rs`).
+    pub fn with_client(mut self, client: Client) -> Self {
+        self.client = client;
+        self
     }
 
     /// Run one scenario against one daemon in a fresh namespace.
@@ -77,8 +87,12 @@ impl Harness {
             Daemon::Reference => "ref",
             Daemon::Ours(_) => "ours",
         };
+        let client = match self.client {
+            Client::Host => "",
+            Client::Root(_) => "-rootclient",
+        };
         let root = self.scratch.join(format!(
-            "{}-{kind}-{}-{n}",
+            "{}{client}-{kind}-{}-{n}",
             scenario.name,
             std::process::id()
         ));
@@ -94,6 +108,7 @@ impl Harness {
             .arg(&root)
             .arg(daemon.label())
             .arg(&self.scenarios_dir)
+            .arg(self.client.label())
             .stdin(Stdio::null())
             .output()
             .map_err(RunError::spawn("unshare"))?;
@@ -208,7 +223,11 @@ impl Verdict {
     /// `Err` with a readable explanation unless the check passed.
     pub fn into_result(self) -> Result<String, String> {
         let mut msg = String::new();
-        let _ = writeln!(msg, "scenario {}:", self.left.scenario);
+        let _ = writeln!(
+            msg,
+            "scenario {} (client: {}):",
+            self.left.scenario, self.left.client
+        );
         if self.mode == Mode::ReferenceTwice {
             let _ = writeln!(
                 msg,
@@ -283,8 +302,12 @@ fn summary_line(v: &Verdict) {
     } else {
         "DIFFERENT"
     };
+    let client = match Client::from_label(&v.left.client) {
+        Some(Client::Root(p)) => format!(" [client and reference: nix of {}]", p.display()),
+        _ => String::new(),
+    };
     let line = format!(
-        "compat-tests: {:<24} {status:<9} {what}; {:.2} s / {:.2} s\n",
+        "compat-tests: {:<24} {status:<9} {what}{client}; {:.2} s / {:.2} s\n",
         v.left.scenario, v.left.total_secs, v.right.total_secs
     );
     // Losing this informational line is harmless.

@@ -1,8 +1,12 @@
 //! Compatibility harness: the real, unmodified Nix 2.8 client runs the same
 //! scenarios twice — once against the real `nix-daemon`, once against ours
-//! (`pkgchain-daemon`) — and what the client sees must be identical.
+//! (`pkgchain-daemon`) — and what the client sees must be identical. The
+//! same scenarios run again with Debian trixie's Nix 2.26 as the client,
+//! compared between its own `nix-daemon` 2.26 and ours (`client.rs`,
+//! `tests/nix226.rs`).
 //!
-//! This crate owns the scenarios (`scenarios.rs`, `scenarios/*.nix`), the
+//! This crate owns the scenarios (`scenarios.rs`, `scenarios/moving.rs`,
+//! `scenarios/*.nix`), the
 //! runner that executes one scenario inside a private mount namespace with a
 //! fresh `/nix` (`runner.rs`, binary `compat-runner`), and the comparison
 //! (`compare.rs`). It must never touch the machine's own `/nix`: every mount
@@ -37,6 +41,16 @@
 //!   /nix/var/nix/daemon-socket/socket --store-dir /nix/store`, must create
 //!   the socket within 60 s, and is stopped with SIGTERM. The path must not be
 //!   under `/nix`.
+//! * `COMPAT_NIX226_ROOT=/var/cache/pkgchain/trixie` (made by
+//!   `scripts/trixie-root.sh`, which `scripts/setup.sh` runs): the root
+//!   whose Nix 2.26 `tests/nix226.rs` uses as client and reference daemon.
+//!   Set, a missing root fails those tests; unset, they use that default
+//!   root if it exists and say they were skipped otherwise. Client steps run
+//!   chrooted into a read-only view of the root; its `nix-daemon` runs
+//!   there after `pivot_root` (the kernel refuses user namespaces, which its
+//!   sandbox needs, to a chrooted process); ours runs outside as usual.
+//!   What 2.26 prints may differ from what 2.8 prints: only the 2.26
+//!   reference and ours are compared.
 //! * `COMPAT_SKIP_SLOW=1` skips the scenarios marked slow; `COMPAT_KEEP=1`
 //!   keeps each run's `/nix` under `target/tmp/` for inspection.
 //! * One scenario alone: `cargo test -p compat-tests --test scenarios chain`;
@@ -48,12 +62,14 @@
 //! `error:` lines of stderr (all of stderr for steps marked so). After the
 //! last step, for every valid store path (`nix path-info --all`): NAR hash,
 //! NAR size, references, deriver, content address, `ultimate`, signatures and
-//! the SHA-256 of `nix-store --dump` (made by the client from `/nix/store`,
+//! the SHA-256 of `nix-store --dump` (made by the host's Nix 2.8 client, in
+//! both client modes, from `/nix/store`,
 //! i.e. from our FUSE view); store-directory entries that are not valid paths
 //! and valid paths the directory does not list; the `result` symlinks; and
 //! `nix-store --gc --print-roots`. What is normalised away is listed in
 //! `normalise.rs`.
 
+pub mod client;
 pub mod compare;
 pub mod daemon;
 pub mod error;
@@ -67,6 +83,7 @@ pub mod runner;
 pub mod scenario;
 pub mod scenarios;
 
+pub use client::Client;
 pub use compare::{Diff, Difference, compare};
 pub use daemon::Daemon;
 pub use error::RunError;

@@ -77,6 +77,8 @@ pub struct RunReport {
     pub scenario: String,
     /// Which daemon ran (`reference` or the path of ours).
     pub daemon: String,
+    /// Which client ran the steps (`host`, or `root:<path>`).
+    pub client: String,
     /// The compared part.
     pub outcome: Outcome,
     /// Seconds per step (parallel steps: the whole step).

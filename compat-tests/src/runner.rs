@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+use crate::client::{Client, RootView};
 use crate::daemon::{self, Daemon};
 use crate::error::RunError;
 use crate::exec::{self, Captured};
@@ -28,10 +29,12 @@ const RAW_LIMIT: usize = 16 * 1024;
 const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Run `scenario` against `daemon` with `<root>/nix` as `/nix`, copying the
-/// Nix files from `scenarios_dir`. Must already be in a private namespace.
+/// Nix files from `scenarios_dir`, the steps run by `client`. Must already
+/// be in a private namespace.
 pub fn run(
     scenario: &Scenario,
     daemon: &Daemon,
+    client: &Client,
     root: &Path,
     scenarios_dir: &Path,
 ) -> Result<RunReport, RunError> {
@@ -48,15 +51,34 @@ pub fn run(
     let conf = Path::new(layout::CONF_DIR).join("nix.conf");
     fs::write(&conf, scenario.nix_conf()).map_err(RunError::io("write", &conf))?;
 
-    let running = daemon.start()?;
-    let result = run_steps(scenario);
+    let mut view = match client {
+        Client::Host => None,
+        Client::Root(r) => Some(RootView::prepare(r, root)?),
+    };
+    // The reference of a root client runs inside the view, so it needs
+    // /nix there first; ours mounts its store at start, so /nix is bound
+    // after it (see `RootView::bind_nix`).
+    if let (Some(v), Daemon::Reference) = (view.as_mut(), daemon) {
+        v.bind_nix()?;
+    }
+    let running = daemon.start(view.as_ref().map(RootView::path))?;
+    if let (Some(v), Daemon::Ours(_)) = (view.as_mut(), daemon) {
+        if let Err(e) = v.bind_nix() {
+            let _ = running.stop();
+            return Err(e);
+        }
+    }
+    let result = run_steps(scenario, view.as_ref().map(RootView::path));
+    let released = view.as_mut().map_or(Ok(()), RootView::release_nix);
     let stopped = running.stop();
     let (commands, raw, step_secs, store) = result?;
+    released?;
     stopped?;
     drop(services);
     Ok(RunReport {
         scenario: scenario.name.to_owned(),
         daemon: daemon.label(),
+        client: client.label(),
         outcome: Outcome { commands, store },
         step_secs,
         total_secs: started.elapsed().as_secs_f64(),
@@ -72,7 +94,7 @@ type Steps = (
     crate::outcome::StoreState,
 );
 
-fn run_steps(scenario: &Scenario) -> Result<Steps, RunError> {
+fn run_steps(scenario: &Scenario, client_root: Option<&Path>) -> Result<Steps, RunError> {
     let work = Path::new(layout::WORK);
     let mut commands = Vec::new();
     let mut raw = Vec::new();
@@ -81,14 +103,18 @@ fn run_steps(scenario: &Scenario) -> Result<Steps, RunError> {
         let started = Instant::now();
         match &step.action {
             Action::Shell(script) => {
-                let out =
-                    exec::run_sh(script, work, step.timeout).map_err(RunError::spawn(script))?;
+                let out = exec::spawn_sh_in(client_root, script, work)
+                    .and_then(|child| exec::finish(child, started, step.timeout))
+                    .map_err(RunError::spawn(script))?;
                 record(step, step.name.to_owned(), &out, &mut commands, &mut raw);
             }
             Action::Parallel(scripts) => {
                 let mut children = Vec::new();
                 for script in scripts {
-                    children.push(exec::spawn_sh(script, work).map_err(RunError::spawn(script))?);
+                    children.push(
+                        exec::spawn_sh_in(client_root, script, work)
+                            .map_err(RunError::spawn(script))?,
+                    );
                 }
                 for (i, child) in children.into_iter().enumerate() {
                     let out = exec::finish(child, started, step.timeout)

@@ -6,6 +6,8 @@
 
 use crate::scenario::{Scenario, Setup, Step};
 
+pub mod moving;
+
 /// A web server on port 8080 of every address of the run's own network
 /// namespace, serving `scenarios/served`.
 const HTTP_SERVER: Setup = Setup::Service {
@@ -42,9 +44,12 @@ pub fn all() -> Vec<Scenario> {
     ]
 }
 
-/// The scenario called `name`.
+/// The scenario called `name` (here or in a submodule such as [`moving`]).
 pub fn by_name(name: &str) -> Option<Scenario> {
-    all().into_iter().find(|s| s.name == name)
+    all()
+        .into_iter()
+        .chain(moving::all())
+        .find(|s| s.name == name)
 }
 
 fn trivial() -> Scenario {

@@ -195,6 +195,14 @@ impl Settings {
         Ok(s)
     }
 
+    /// Whether `experimental-features` (with its `extra-` additions) names
+    /// `feature`.
+    pub fn experimental_feature(&self, feature: &str) -> bool {
+        self.raw
+            .get("experimental-features")
+            .is_some_and(|v| v.split_whitespace().any(|f| f == feature))
+    }
+
     /// Whether `user` (with groups `groups`) matches a `trusted-users` /
     /// `allowed-users` list: names, `@group`, or `*`.
     pub fn matches(list: &[String], user: &str, groups: &[String]) -> bool {

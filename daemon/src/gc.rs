@@ -25,6 +25,9 @@ pub struct GcResult {
     pub paths: BTreeSet<StorePath>,
     pub bytes_freed: u64,
     pub log: Vec<String>,
+    /// A requested path that could not be deleted because it is alive
+    /// (the request stopped there; `paths` holds what went before it).
+    pub still_alive: Option<StorePath>,
 }
 
 /// Store paths mentioned by running processes (`/proc/<pid>/{exe,cwd,fd/*,maps,environ}`).
@@ -126,8 +129,9 @@ pub fn collect(st: &mut Store, shared: &Shared, req: &GcRequest) -> Result<GcRes
     }
     let mut live: HashSet<StorePath> = HashSet::new();
     let mut stack: Vec<StorePath> = roots
-        .into_iter()
-        .filter(|p| graph.contains_key(p))
+        .iter()
+        .filter(|p| graph.contains_key(*p))
+        .cloned()
         .collect();
     while let Some(p) = stack.pop() {
         if !live.insert(p.clone()) {
@@ -170,34 +174,43 @@ pub fn collect(st: &mut Store, shared: &Shared, req: &GcRequest) -> Result<GcRes
         }
         GcAction::DeleteDead | GcAction::DeleteSpecific => {}
     }
-    let candidates: BTreeSet<StorePath> = if req.action == GcAction::DeleteSpecific {
-        for p in &req.paths_to_delete {
-            if !graph.contains_key(p) {
-                continue;
+    if req.action == GcAction::DeleteSpecific {
+        let ctx = Specific {
+            graph: &graph,
+            roots: &roots,
+            derivers: &derivers,
+            outputs_of: &outputs_of,
+            wanted: &req.paths_to_delete,
+            keep_derivations: shared.settings.keep_derivations,
+            keep_outputs: shared.settings.keep_outputs,
+        };
+        let outcome = delete_specific(&ctx, |batch| {
+            for p in batch {
+                res.log.push(format!("deleting '{}'", sd.display(p)));
+                res.paths.insert(p.clone());
             }
-            let referrers_outside = graph
+            let valid: Vec<StorePath> = batch
                 .iter()
-                .any(|(q, refs)| q != p && refs.contains(p) && !req.paths_to_delete.contains(q));
-            if live.contains(p) || referrers_outside {
-                return Err(client_err(format!(
-                    "Cannot delete path '{}' since it is still alive. To find out why, use: nix-store --query --roots",
-                    sd.display(p)
-                )));
-            }
-        }
-        req.paths_to_delete
-            .iter()
-            .filter(|p| graph.contains_key(*p) || leftovers.contains(*p))
-            .cloned()
-            .collect()
-    } else {
-        graph
-            .keys()
-            .filter(|p| !live.contains(*p))
-            .chain(&leftovers)
-            .cloned()
-            .collect()
-    };
+                .filter(|p| graph.contains_key(*p))
+                .cloned()
+                .collect();
+            st.catalogue
+                .delete_paths(&valid)
+                .map_err(|e| client_err(chain(&e)))
+        });
+        // What was deleted before a live path stopped the request stays
+        // deleted, as with Nix; its blocks are freed either way.
+        res.log.push("deleting unused links...".to_owned());
+        let blocks = store_ipfs::gc::collect(st, &(), false).map_err(|e| client_err(chain(&e)))?;
+        res.bytes_freed = blocks.bytes_freed;
+        res.still_alive = outcome?;
+        return Ok(res);
+    }
+    let candidates: BTreeSet<StorePath> = graph
+        .keys()
+        .filter(|p| !live.contains(*p))
+        .cloned()
+        .collect();
     // Referrers before references.
     let mut order: Vec<StorePath> = Vec::new();
     let mut left: BTreeSet<StorePath> = candidates.clone();
@@ -247,4 +260,219 @@ pub fn collect(st: &mut Store, shared: &Shared, req: &GcRequest) -> Result<GcRes
     let blocks = store_ipfs::gc::collect(st, &(), false).map_err(|e| client_err(chain(&e)))?;
     res.bytes_freed = blocks.bytes_freed;
     Ok(res)
+}
+
+/// What deleting specific paths looks at.
+struct Specific<'a> {
+    /// Valid path → its references.
+    graph: &'a HashMap<StorePath, Vec<StorePath>>,
+    /// GC roots, temp roots and runtime roots.
+    roots: &'a BTreeSet<StorePath>,
+    /// Output → its deriver.
+    derivers: &'a HashMap<StorePath, StorePath>,
+    /// Deriver → its outputs.
+    outputs_of: &'a HashMap<StorePath, Vec<StorePath>>,
+    /// The paths asked for.
+    wanted: &'a BTreeSet<StorePath>,
+    keep_derivations: bool,
+    keep_outputs: bool,
+}
+
+/// `nix-store --delete`, as Nix does it: for each requested path in order,
+/// walk its referrers (and, per the keep-* settings, a derivation's
+/// outputs or a path's derivers); if that reaches a root, or a path that
+/// was not asked for, the path is alive; otherwise the walk's paths are
+/// deleted at once, referrers first, through `delete`. The first live path
+/// stops the request (`Ok(Some(path))`) after the earlier ones were
+/// deleted. A requested path that is not valid is "deleted" (reported,
+/// nothing to remove), as Nix reports it.
+fn delete_specific(
+    cx: &Specific<'_>,
+    mut delete: impl FnMut(&[StorePath]) -> Result<(), OpError>,
+) -> Result<Option<StorePath>, OpError> {
+    let mut referrers: HashMap<&StorePath, Vec<&StorePath>> = HashMap::new();
+    for (p, refs) in cx.graph {
+        for r in refs {
+            if r != p {
+                referrers.entry(r).or_default().push(p);
+            }
+        }
+    }
+    let mut dead: HashSet<StorePath> = HashSet::new();
+    'starts: for start in cx.wanted {
+        let mut visited: BTreeSet<StorePath> = BTreeSet::new();
+        let mut todo = std::collections::VecDeque::new();
+        visited.insert(start.clone());
+        todo.push_back(start.clone());
+        while let Some(p) = todo.pop_front() {
+            if dead.contains(&p) {
+                continue;
+            }
+            if cx.roots.contains(&p) || !cx.wanted.contains(&p) {
+                return Ok(Some(start.clone()));
+            }
+            if !cx.graph.contains_key(&p) {
+                continue;
+            }
+            let mut next: Vec<StorePath> = referrers
+                .get(&p)
+                .map(|v| v.iter().map(|q| (*q).clone()).collect())
+                .unwrap_or_default();
+            if cx.keep_derivations && p.is_derivation() {
+                next.extend(cx.outputs_of.get(&p).into_iter().flatten().cloned());
+            }
+            if cx.keep_outputs {
+                next.extend(
+                    cx.derivers
+                        .get(&p)
+                        .filter(|d| cx.graph.contains_key(*d))
+                        .cloned(),
+                );
+            }
+            for q in next {
+                if visited.insert(q.clone()) {
+                    todo.push_back(q);
+                }
+            }
+        }
+        let batch: Vec<StorePath> = referrers_first(cx.graph, &visited)
+            .into_iter()
+            .filter(|p| !dead.contains(p))
+            .collect();
+        if batch.is_empty() {
+            continue 'starts;
+        }
+        delete(&batch)?;
+        dead.extend(batch);
+    }
+    Ok(None)
+}
+
+/// `paths` ordered so that a path comes before everything it refers to
+/// (Nix's `topoSortPaths`: depth-first over references in path order,
+/// reversed).
+fn referrers_first(
+    graph: &HashMap<StorePath, Vec<StorePath>>,
+    paths: &BTreeSet<StorePath>,
+) -> Vec<StorePath> {
+    fn visit(
+        p: &StorePath,
+        graph: &HashMap<StorePath, Vec<StorePath>>,
+        paths: &BTreeSet<StorePath>,
+        seen: &mut HashSet<StorePath>,
+        out: &mut Vec<StorePath>,
+    ) {
+        if !seen.insert(p.clone()) {
+            return;
+        }
+        let mut refs: Vec<&StorePath> = graph
+            .get(p)
+            .into_iter()
+            .flatten()
+            .filter(|r| *r != p && paths.contains(*r))
+            .collect();
+        refs.sort();
+        for r in refs {
+            visit(r, graph, paths, seen, out);
+        }
+        out.push(p.clone());
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for p in paths {
+        visit(p, graph, paths, &mut seen, &mut out);
+    }
+    out.reverse();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sp(hash_char: char, name: &str) -> StorePath {
+        StorePath::from_base_name(&format!("{}-{name}", hash_char.to_string().repeat(32)))
+            .expect("valid store path")
+    }
+
+    /// a <- b <- c (c refers to b, b to a) and d, which also refers to a.
+    fn graph() -> HashMap<StorePath, Vec<StorePath>> {
+        HashMap::from([
+            (sp('a', "a"), vec![]),
+            (sp('b', "b"), vec![sp('a', "a")]),
+            (sp('c', "c"), vec![sp('b', "b")]),
+            (sp('d', "d"), vec![sp('a', "a")]),
+        ])
+    }
+
+    fn run(wanted: &[StorePath], roots: &[StorePath]) -> (Option<StorePath>, Vec<Vec<StorePath>>) {
+        let g = graph();
+        let roots: BTreeSet<StorePath> = roots.iter().cloned().collect();
+        let wanted: BTreeSet<StorePath> = wanted.iter().cloned().collect();
+        let none = HashMap::new();
+        let none2 = HashMap::new();
+        let cx = Specific {
+            graph: &g,
+            roots: &roots,
+            derivers: &none,
+            outputs_of: &none2,
+            wanted: &wanted,
+            keep_derivations: true,
+            keep_outputs: false,
+        };
+        let mut batches = Vec::new();
+        let alive = delete_specific(&cx, |b| {
+            batches.push(b.to_vec());
+            Ok(())
+        })
+        .expect("no catalogue errors");
+        (alive, batches)
+    }
+
+    #[test]
+    fn a_closure_goes_referrers_first_in_path_order() {
+        let (alive, batches) = run(
+            &[sp('a', "a"), sp('b', "b"), sp('c', "c"), sp('d', "d")],
+            &[],
+        );
+        assert_eq!(alive, None);
+        // Starting from a, every referrer is wanted: one batch, c before b
+        // before a, d before a.
+        assert_eq!(
+            batches,
+            vec![vec![sp('d', "d"), sp('c', "c"), sp('b', "b"), sp('a', "a")]]
+        );
+    }
+
+    #[test]
+    fn a_referrer_outside_the_request_keeps_a_path_alive_transitively() {
+        // a is asked for, but its referrer b is not: a stays, nothing goes.
+        let (alive, batches) = run(&[sp('a', "a"), sp('c', "c")], &[]);
+        assert_eq!(alive, Some(sp('a', "a")));
+        assert!(batches.is_empty());
+        // b's referrer c is not asked for either.
+        let (alive, batches) = run(&[sp('b', "b")], &[]);
+        assert_eq!(alive, Some(sp('b', "b")));
+        assert!(batches.is_empty());
+        // Nothing refers to c: it goes alone.
+        let (alive, batches) = run(&[sp('c', "c")], &[]);
+        assert_eq!(alive, None);
+        assert_eq!(batches, vec![vec![sp('c', "c")]]);
+    }
+
+    #[test]
+    fn earlier_paths_are_deleted_before_a_live_one_stops_the_request() {
+        // In path order: c (deletable), then d, which is a root.
+        let (alive, batches) = run(&[sp('c', "c"), sp('d', "d")], &[sp('d', "d")]);
+        assert_eq!(alive, Some(sp('d', "d")));
+        assert_eq!(batches, vec![vec![sp('c', "c")]]);
+    }
+
+    #[test]
+    fn a_missing_path_is_reported_deleted() {
+        let missing = sp('z', "missing");
+        let (alive, batches) = run(std::slice::from_ref(&missing), &[]);
+        assert_eq!(alive, None);
+        assert_eq!(batches, vec![vec![missing]]);
+    }
 }

@@ -20,3 +20,4 @@ pub mod payload;
 pub mod server;
 pub mod session;
 pub mod shared;
+pub mod wording;

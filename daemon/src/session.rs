@@ -15,6 +15,7 @@ use store_ipfs::store::Store;
 
 use crate::io::{Wire, WireIoError};
 use crate::shared::Shared;
+use crate::wording::Wording;
 
 /// Who is on the other end (from SO_PEERCRED).
 #[derive(Debug, Clone)]
@@ -76,6 +77,11 @@ pub struct Session {
 impl Session {
     pub fn version(&self) -> ProtocolVersion {
         self.cx.version
+    }
+
+    /// Whose words this client expects (see [`crate::wording`]).
+    pub fn wording(&self) -> Wording {
+        Wording::for_version(self.cx.version)
     }
 
     /// This connection's store handle (its own SQLite connection), opened

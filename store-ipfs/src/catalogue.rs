@@ -15,7 +15,7 @@ use cid::Cid;
 use nix_formats::content_address::ContentAddress;
 use nix_formats::hash::{Hash, HashAlgo};
 use nix_formats::store_path::StorePath;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use thiserror::Error;
 
 const SCHEMA: &str = "
@@ -377,7 +377,7 @@ impl Catalogue {
     fn write_transaction(&mut self) -> Result<rusqlite::Transaction<'_>, CatalogueError> {
         Ok(self
             .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 
     /// Records what a failed build left at `path` (a tree whose blocks are

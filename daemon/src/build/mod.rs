@@ -98,6 +98,8 @@ pub async fn realise(
     let sd = s.shared.store_dir.clone();
     let targets = targets.to_vec();
     let id = s.id;
+    let wording = s.wording();
+    let nix_command = s.shared.settings.experimental_feature("nix-command");
     let results = s
         .blocking(move |st, shared| {
             let mut results = Vec::new();
@@ -124,7 +126,10 @@ pub async fn realise(
                                 format!("path '{}' is not valid", sd.display(drv_path)),
                             )
                         } else if let Some(failure) = first_failure(&outcomes, drv_path) {
-                            let mut r = BuildResult::new(failure.status, failure.message.clone().into_bytes());
+                            let mut r = BuildResult::new(
+                                failure.status,
+                                failure.text(wording, nix_command).into_bytes(),
+                            );
                             r.times_built = 1;
                             r.start_time = started;
                             r.stop_time = stopped;
@@ -204,6 +209,7 @@ async fn run_plan(
                     Err(Failure {
                         message: msg,
                         status: BuildStatus::DependencyFailed,
+                        log_hint: None,
                     }),
                 );
                 continue;
@@ -236,6 +242,7 @@ async fn run_plan(
                         Err(Failure {
                             message: msg,
                             status: BuildStatus::DependencyFailed,
+                            log_hint: None,
                         }),
                     );
                 }

@@ -18,6 +18,7 @@ use crate::ops::query::output_map;
 use crate::ops::read_derivation;
 use crate::session::{OpError, chain};
 use crate::shared::Shared;
+use crate::wording::Wording;
 
 /// Lines of log a failed build quotes (Nix's `log-lines`).
 const LOG_LINES: usize = 10;
@@ -36,12 +37,32 @@ pub enum Progress {
 pub struct Failure {
     pub message: String,
     pub status: nix_formats::wire::BuildStatus,
+    /// The derivation (as shown) whose full log the message should point
+    /// to after its log tail. The pointer's words depend on the client's
+    /// generation, so it is added when the message is sent
+    /// ([`Failure::text`]).
+    pub log_hint: Option<String>,
+}
+
+impl Failure {
+    /// The message as the session's client generation words it.
+    pub fn text(&self, wording: Wording, nix_command: bool) -> String {
+        match &self.log_hint {
+            None => self.message.clone(),
+            Some(drv) => format!(
+                "{}\n{}",
+                self.message,
+                wording.full_log_hint(drv, nix_command)
+            ),
+        }
+    }
 }
 
 fn fail(message: impl Into<String>) -> Failure {
     Failure {
         message: message.into(),
         status: nix_formats::wire::BuildStatus::MiscFailure,
+        log_hint: None,
     }
 }
 
@@ -166,7 +187,14 @@ fn signal_description(sig: i32) -> String {
     }
 }
 
-fn nix_error_for_exit(sd_drv: &str, outcome: &Outcome, tail: &[Vec<u8>]) -> String {
+/// Nix's failure for a builder that did not succeed: what happened and
+/// the log tail; the pointer to the full log comes with [`Failure::text`].
+fn exit_failure(
+    sd_drv: &str,
+    outcome: &Outcome,
+    tail: &[Vec<u8>],
+    status: nix_formats::wire::BuildStatus,
+) -> Failure {
     let what = match outcome {
         Outcome::Exited(c) => format!("failed with exit code {c}"),
         Outcome::Signaled(s) | Outcome::HelperKilled(s) => {
@@ -174,7 +202,13 @@ fn nix_error_for_exit(sd_drv: &str, outcome: &Outcome, tail: &[Vec<u8>]) -> Stri
         }
         Outcome::TimedOut { .. } => "timed out".to_owned(),
         Outcome::Silent { .. } => "timed out after silence".to_owned(),
-        Outcome::SetupFailed { message } => return message.clone(),
+        Outcome::SetupFailed { message } => {
+            return Failure {
+                message: message.clone(),
+                status,
+                log_hint: None,
+            };
+        }
     };
     let mut m = format!("builder for '\x1b[35;1m{sd_drv}\x1b[0m' {what}");
     if !tail.is_empty() {
@@ -183,11 +217,12 @@ fn nix_error_for_exit(sd_drv: &str, outcome: &Outcome, tail: &[Vec<u8>]) -> Stri
             m.push_str("\n> ");
             m.push_str(&String::from_utf8_lossy(l));
         }
-        m.push_str(&format!(
-            "\nFor full logs, run '\x1b[1mnix log {sd_drv}\x1b[0m'."
-        ));
     }
-    m
+    Failure {
+        message: m,
+        status,
+        log_hint: (!tail.is_empty()).then(|| sd_drv.to_owned()),
+    }
 }
 
 /// Builds `drv_path` (whose inputs are valid) and registers its outputs.
@@ -370,15 +405,13 @@ pub async fn build_one(
         if !settings.sandbox {
             let _ = make_writable_and_remove(&build_dir);
         }
-        return Err(Failure {
-            message: nix_error_for_exit(&shown, &outcome, &tail),
-            status: match outcome {
-                Outcome::TimedOut { .. } | Outcome::Silent { .. } => {
-                    nix_formats::wire::BuildStatus::TimedOut
-                }
-                _ => nix_formats::wire::BuildStatus::PermanentFailure,
-            },
-        });
+        let status = match outcome {
+            Outcome::TimedOut { .. } | Outcome::Silent { .. } => {
+                nix_formats::wire::BuildStatus::TimedOut
+            }
+            _ => nix_formats::wire::BuildStatus::PermanentFailure,
+        };
+        return Err(exit_failure(&shown, &outcome, &tail, status));
     }
     if check {
         let r = compare_outputs(&state, &sd, &drv_path, &root, &out_paths, settings.sandbox).await;
@@ -584,10 +617,12 @@ async fn run_builtin_drv(
             for l in &tail {
                 let _ = log.send(Progress::Line(l.clone())).await;
             }
-            Err(Failure {
-                message: nix_error_for_exit(&shown, &Outcome::Exited(1), &tail),
-                status: nix_formats::wire::BuildStatus::PermanentFailure,
-            })
+            Err(exit_failure(
+                &shown,
+                &Outcome::Exited(1),
+                &tail,
+                nix_formats::wire::BuildStatus::PermanentFailure,
+            ))
         }
     }
 }
@@ -630,6 +665,7 @@ async fn compare_outputs(
                         sd.display(path)
                     ),
                     status: nix_formats::wire::BuildStatus::NotDeterministic,
+                    log_hint: None,
                 });
             }
         }

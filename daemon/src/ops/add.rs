@@ -19,6 +19,7 @@ use super::read_derivation;
 use crate::payload::{self, ChannelReader, HashTap};
 use crate::session::{OpError, Session, chain, client_err};
 use crate::shared::Shared;
+use crate::wording::Wording;
 
 /// Largest flat/text upload held in memory.
 const MAX_FLAT: u64 = 1 << 30;
@@ -313,7 +314,7 @@ pub async fn add_text_to_store(
 
 /// Whether an untrusted upload may be accepted: a valid signature from a
 /// trusted key, or a content address that really determines the path.
-fn check_untrusted(shared: &Shared, info: &ValidPathInfo) -> Result<(), OpError> {
+fn check_untrusted(shared: &Shared, info: &ValidPathInfo, wording: Wording) -> Result<(), OpError> {
     let sd = &shared.store_dir;
     if !shared.settings.require_sigs {
         return Ok(());
@@ -346,10 +347,7 @@ fn check_untrusted(shared: &Shared, info: &ValidPathInfo) -> Result<(), OpError>
             return Ok(());
         }
     }
-    Err(client_err(format!(
-        "cannot add path '{}' because it lacks a valid signature",
-        sd.display(&info.path)
-    )))
+    Err(client_err(wording.lacks_signature(&sd.display(&info.path))))
 }
 
 /// Imports one path with known info from `input`.
@@ -359,11 +357,12 @@ fn add_with_info(
     info: ValidPathInfo,
     trusted: bool,
     dont_check_sigs: bool,
+    wording: Wording,
     input: impl BufRead,
 ) -> Result<PathRecord, OpError> {
     let sd = &shared.store_dir;
     if !trusted || !dont_check_sigs {
-        check_untrusted(shared, &info)?;
+        check_untrusted(shared, &info, wording)?;
     }
     let path = info.path.clone();
     let is_drv = path.is_derivation();
@@ -416,10 +415,19 @@ pub async fn add_to_store_nar(
     let store = s.store()?;
     let shared = s.shared.clone();
     let trusted = s.peer.trusted;
+    let wording = s.wording();
     let path = info.path.clone();
     let work = tokio::task::spawn_blocking(move || {
         let mut st = store.lock().expect("store lock");
-        add_with_info(&mut st, &shared, info, trusted, dont_check_sigs, rx)
+        add_with_info(
+            &mut st,
+            &shared,
+            info,
+            trusted,
+            dont_check_sigs,
+            wording,
+            rx,
+        )
     });
     let cx = s.cx.clone();
     payload::pump_framed(&mut s.wire, &cx, tx).await?;
@@ -466,6 +474,7 @@ pub async fn add_multiple_to_store(
     let store = s.store()?;
     let shared = s.shared.clone();
     let trusted = s.peer.trusted;
+    let wording = s.wording();
     let item_cx = WireContext {
         version: ProtocolVersion::new(1, 16),
         ..s.cx.clone()
@@ -477,7 +486,15 @@ pub async fn add_multiple_to_store(
         for _ in 0..count {
             let info = read_wire(&mut rx, &item_cx, ValidPathInfo::decode)?;
             added.push(info.path.clone());
-            add_with_info(&mut st, &shared, info, trusted, dont_check_sigs, &mut rx)?;
+            add_with_info(
+                &mut st,
+                &shared,
+                info,
+                trusted,
+                dont_check_sigs,
+                wording,
+                &mut rx,
+            )?;
         }
         Ok(added)
     });

@@ -4,6 +4,7 @@
 
 pub mod add;
 pub mod build;
+pub mod maintenance;
 pub mod query;
 pub mod roots;
 
@@ -132,13 +133,7 @@ pub async fn dispatch(s: &mut Session, req: Request) -> Result<(), OpError> {
         R::SyncWithGC => s.u64_reply(1),
         R::FindRoots => roots::find_roots(s).await,
         R::CollectGarbage(req) => roots::collect_garbage(s, req).await,
-        R::OptimiseStore => {
-            s.log_line(
-                Verbosity::Info,
-                "the store is content-addressed block by block: identical data is already stored once; nothing to optimise",
-            );
-            s.u64_reply(1)
-        }
+        R::OptimiseStore => maintenance::optimise_store(s),
         R::VerifyStore {
             check_contents,
             repair,
@@ -146,7 +141,7 @@ pub async fn dispatch(s: &mut Session, req: Request) -> Result<(), OpError> {
             if repair {
                 require_trusted(s, "repair paths")?;
             }
-            query::verify_store(s, check_contents, repair).await
+            maintenance::verify_store(s, check_contents, repair).await
         }
         R::BuildPaths { paths, mode } => build::build_paths(s, paths, mode, false).await,
         R::BuildPathsWithResults { paths, mode } => build::build_paths(s, paths, mode, true).await,

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use nix_formats::store_path::{StoreDir, StorePath};
-use nix_formats::wire::{DerivedPath, OutputsSpec, StderrMsg, UnkeyedValidPathInfo, Verbosity};
+use nix_formats::wire::{DerivedPath, OutputsSpec, StderrMsg, UnkeyedValidPathInfo};
 use store_ipfs::catalogue::PathRecord;
 use store_ipfs::dag::DagReader;
 use store_ipfs::store::Store;
@@ -366,67 +366,4 @@ pub async fn export_path(s: &mut Session, p: StorePath) -> Result<(), OpError> {
         s.log(&StderrMsg::Write(chunk.to_vec()));
     }
     s.u64_reply(1)
-}
-
-pub async fn verify_store(
-    s: &mut Session,
-    check_contents: bool,
-    _repair: bool,
-) -> Result<(), OpError> {
-    let sd = s.shared.store_dir.clone();
-    let (lines, errors) = s
-        .blocking(move |st, _| {
-            let mut lines = vec![
-                "reading the Nix store...".to_owned(),
-                "checking path existence...".to_owned(),
-            ];
-            if check_contents {
-                lines.push("checking link count...".to_owned());
-            }
-            let mut errors = false;
-            let dag = DagReader::new(&st.blocks);
-            for (p, root) in st.catalogue.all_paths().map_err(cat_err)? {
-                if check_contents {
-                    lines.push(format!("checking contents of '{}'", sd.display(&p)));
-                    let rec = st
-                        .catalogue
-                        .path_info(&p)
-                        .map_err(cat_err)?
-                        .ok_or_else(|| not_valid(&sd, &p))?;
-                    let mut h = nix_formats::hash::Hasher::new(nix_formats::hash::HashAlgo::Sha256);
-                    match store_ipfs::nar_dag::export_nar(&dag, &root, &mut h) {
-                        Ok(_) if h.clone().finish() == rec.nar_hash => {}
-                        Ok(_) => {
-                            lines.push(format!(
-                                "path '{}' was modified! expected hash '{}', got '{}'",
-                                sd.display(&p),
-                                rec.nar_hash.to_prefixed_nix32(),
-                                h.finish().to_prefixed_nix32()
-                            ));
-                            errors = true;
-                        }
-                        Err(e) => {
-                            lines.push(format!(
-                                "path '{}' is corrupt: {}",
-                                sd.display(&p),
-                                chain(&e)
-                            ));
-                            errors = true;
-                        }
-                    }
-                } else if dag.kind(&root).is_err() {
-                    lines.push(format!(
-                        "path '{}' disappeared, but it still has valid referrers!",
-                        sd.display(&p)
-                    ));
-                    errors = true;
-                }
-            }
-            Ok((lines, errors))
-        })
-        .await?;
-    for l in lines {
-        s.log_line(Verbosity::Info, &l);
-    }
-    s.reply(&errors)
 }

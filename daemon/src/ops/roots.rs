@@ -224,6 +224,10 @@ pub async fn collect_garbage(s: &mut Session, req: GcRequest) -> Result<(), OpEr
     for l in &res.log {
         s.log_line(nix_formats::wire::Verbosity::Info, l);
     }
+    if let Some(p) = &res.still_alive {
+        let shown = s.shared.store_dir.display(p);
+        return Err(crate::session::client_err(s.wording().still_alive(&shown)));
+    }
     s.log(&nix_formats::wire::StderrMsg::Last);
     let sd = s.shared.store_dir.clone();
     let mut e = nix_formats::wire::Encoder::new(&mut s.wire.out, &s.cx);

@@ -1,0 +1,154 @@
+//! Messages whose words changed between Nix releases.
+//!
+//! A Nix client prints what its daemon says, so the same client shows
+//! different words in front of different nix-daemon releases. Ours says it
+//! the way the nix-daemon of the client's own generation does, chosen from
+//! the negotiated protocol version (one place, [`Wording::for_version`]):
+//!
+//! | protocol | clients | words of |
+//! |---|---|---|
+//! | ≤ 1.34 | Nix 2.3 – 2.14 | Nix 2.8 (2.12 – 2.14 already had some later words) |
+//! | 1.35 – 1.37 | Nix 2.15 – 2.23, Lix | Nix 2.15 – 2.23 |
+//! | ≥ 1.38 | Nix 2.24 – 2.34 | Nix 2.26 and later (2.24 – 2.25 had the older build-log hint) |
+//!
+//! (2.23, at 1.37, already had the newer `--delete` advice.)
+//!
+//! compat-tests checks the first row against nix-daemon 2.8 and the last
+//! against nix-daemon 2.26.
+
+use nix_formats::wire::ProtocolVersion;
+
+/// Which release's words a session uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wording {
+    /// Protocol ≤ 1.34.
+    Nix2_8,
+    /// Protocol 1.35 – 1.37.
+    Nix2_15,
+    /// Protocol ≥ 1.38.
+    Nix2_26,
+}
+
+impl Wording {
+    /// The words for a client that negotiated `v`.
+    pub fn for_version(v: ProtocolVersion) -> Self {
+        if v.at_least(38) {
+            Wording::Nix2_26
+        } else if v.at_least(35) {
+            Wording::Nix2_15
+        } else {
+            Wording::Nix2_8
+        }
+    }
+
+    /// An upload refused for want of a trusted signature (Nix 2.12 changed
+    /// "a valid signature" to "a signature by a trusted key").
+    pub fn lacks_signature(self, shown_path: &str) -> String {
+        match self {
+            Wording::Nix2_8 => {
+                format!("cannot add path '{shown_path}' because it lacks a valid signature")
+            }
+            Wording::Nix2_15 | Wording::Nix2_26 => format!(
+                "cannot add path '{shown_path}' because it lacks a signature by a trusted key"
+            ),
+        }
+    }
+
+    /// `nix-store --delete` of a live path (Nix 2.23 added the second
+    /// query).
+    pub fn still_alive(self, shown_path: &str) -> String {
+        let why = match self {
+            Wording::Nix2_8 | Wording::Nix2_15 => "nix-store --query --roots",
+            Wording::Nix2_26 => "nix-store --query --roots and nix-store --query --referrers",
+        };
+        format!(
+            "Cannot delete path '{shown_path}' since it is still alive. To find out why, use: {why}"
+        )
+    }
+
+    /// The last line of a failed build's message, after the log tail. Nix
+    /// 2.26 put the command on a line of its own and, without the
+    /// `nix-command` feature (in the daemon's `nix.conf`), names
+    /// `nix-store -l` instead of `nix log`.
+    pub fn full_log_hint(self, shown_drv: &str, nix_command: bool) -> String {
+        match self {
+            Wording::Nix2_8 | Wording::Nix2_15 => {
+                format!("For full logs, run '\x1b[1mnix log {shown_drv}\x1b[0m'.")
+            }
+            Wording::Nix2_26 => {
+                let cmd = if nix_command {
+                    "nix log"
+                } else {
+                    "nix-store -l"
+                };
+                format!("For full logs, run:\n  \x1b[1m{cmd} {shown_drv}\x1b[0m")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_map_to_generations() {
+        assert_eq!(
+            Wording::for_version(ProtocolVersion::v1(21)),
+            Wording::Nix2_8
+        );
+        assert_eq!(
+            Wording::for_version(ProtocolVersion::v1(34)),
+            Wording::Nix2_8
+        );
+        assert_eq!(
+            Wording::for_version(ProtocolVersion::v1(35)),
+            Wording::Nix2_15
+        );
+        assert_eq!(
+            Wording::for_version(ProtocolVersion::v1(37)),
+            Wording::Nix2_15
+        );
+        assert_eq!(
+            Wording::for_version(ProtocolVersion::v1(38)),
+            Wording::Nix2_26
+        );
+    }
+
+    #[test]
+    fn words_as_each_release_prints_them() {
+        let p = "/nix/store/00000000000000000000000000000000-x";
+        assert!(
+            Wording::Nix2_8
+                .lacks_signature(p)
+                .ends_with("lacks a valid signature")
+        );
+        assert!(
+            Wording::Nix2_26
+                .lacks_signature(p)
+                .ends_with("lacks a signature by a trusted key")
+        );
+        assert!(
+            Wording::Nix2_8
+                .still_alive(p)
+                .ends_with("use: nix-store --query --roots")
+        );
+        assert!(
+            Wording::Nix2_26
+                .still_alive(p)
+                .ends_with("--roots and nix-store --query --referrers")
+        );
+        assert_eq!(
+            Wording::Nix2_8.full_log_hint("/d.drv", false),
+            "For full logs, run '\x1b[1mnix log /d.drv\x1b[0m'."
+        );
+        assert_eq!(
+            Wording::Nix2_26.full_log_hint("/d.drv", false),
+            "For full logs, run:\n  \x1b[1mnix-store -l /d.drv\x1b[0m"
+        );
+        assert_eq!(
+            Wording::Nix2_26.full_log_hint("/d.drv", true),
+            "For full logs, run:\n  \x1b[1mnix log /d.drv\x1b[0m"
+        );
+    }
+}
