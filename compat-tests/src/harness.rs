@@ -1,5 +1,6 @@
 //! The host side: start one runner per daemon, each in a fresh private mount
-//! namespace (`unshare -m --propagation private`) with its own `/nix`, read
+//! mount namespace (`unshare -m --propagation private`) with its own `/nix`
+//! and its own PID namespace and `/proc`, read
 //! their JSON reports, and compare.
 
 use std::fmt::Write as _;
@@ -85,8 +86,22 @@ impl Harness {
             fs::remove_dir_all(&root).map_err(RunError::io("rm -r", &root))?;
         }
         fs::create_dir_all(&root).map_err(RunError::io("mkdir", &root))?;
+        // A PID namespace too (with its own /proc): the collector's
+        // run-time roots come from /proc, and other runs on the machine
+        // use the same store paths.
+        let host_ns = fs::read_link("/proc/self/ns/mnt")
+            .map_err(RunError::io("readlink", "/proc/self/ns/mnt"))?;
         let output = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "--"])
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--",
+            ])
+            .env(crate::layout::ENV_PARENT_MNT_NS, host_ns)
             .arg(&self.runner)
             .arg("run")
             .arg(scenario.name)

@@ -31,6 +31,9 @@ pub const DAEMON_LOG: &str = "/nix/compat/daemon.log";
 pub const STORE: &str = "/nix/store";
 /// The daemon socket (the default one, which `NIX_REMOTE=daemon` uses).
 pub const SOCKET: &str = "/nix/var/nix/daemon-socket/socket";
+/// The harness's mount namespace (`mnt:[…]`), for a runner that is the
+/// init of its own PID namespace and so cannot see its parent.
+pub const ENV_PARENT_MNT_NS: &str = "COMPAT_PARENT_MNT_NS";
 /// `--state-dir` given to our daemon.
 pub const OURS_STATE: &str = "/nix/var/pkgchain";
 
@@ -39,8 +42,21 @@ pub const OURS_STATE: &str = "/nix/var/pkgchain";
 pub fn ensure_private_namespace() -> Result<(), RunError> {
     let own = fs::read_link("/proc/self/ns/mnt")
         .map_err(RunError::io("readlink", "/proc/self/ns/mnt"))?;
-    let parent = format!("/proc/{}/ns/mnt", std::os::unix::process::parent_id());
-    let theirs = fs::read_link(&parent).map_err(RunError::io("readlink", &parent))?;
+    let ppid = std::os::unix::process::parent_id();
+    let theirs = if ppid == 0 {
+        // The init of a new PID namespace: the parent is outside it, so
+        // the harness says which namespace it was in.
+        std::env::var_os(ENV_PARENT_MNT_NS)
+            .map(std::path::PathBuf::from)
+            .ok_or_else(|| {
+                RunError::NotIsolated(format!(
+                    "started as the init of a PID namespace without {ENV_PARENT_MNT_NS}"
+                ))
+            })?
+    } else {
+        let parent = format!("/proc/{ppid}/ns/mnt");
+        fs::read_link(&parent).map_err(RunError::io("readlink", &parent))?
+    };
     if own == theirs {
         return Err(RunError::NotIsolated(
             "the runner shares its parent's mount namespace (run it under `unshare -m --propagation private`)".into(),

@@ -7,7 +7,10 @@
 //! fresh `/nix` (`runner.rs`, binary `compat-runner`), and the comparison
 //! (`compare.rs`). It must never touch the machine's own `/nix`: every mount
 //! happens inside `unshare -m --propagation private`, and the runner refuses
-//! to start outside such a namespace. It does not implement any daemon.
+//! to start outside such a namespace. Each run also has its own PID
+//! namespace and `/proc`, so the collector's run-time roots (found in
+//! `/proc`) never come from another run using the same store paths. It
+//! does not implement any daemon.
 //!
 //! # Running
 //!
@@ -60,6 +63,8 @@ pub mod outcome;
 pub mod runner;
 pub mod scenario;
 pub mod scenarios;
+pub mod scenarios_env;
+pub mod users;
 
 pub use compare::{Diff, Difference, compare};
 pub use daemon::Daemon;

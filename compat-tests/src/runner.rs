@@ -159,5 +159,6 @@ fn prepare(setup: &Setup) -> Result<(), RunError> {
             w.flush().map_err(RunError::io("write", &path))?;
             Ok(())
         }
+        Setup::User { name, uid } => crate::users::add(name, *uid),
     }
 }

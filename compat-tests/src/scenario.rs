@@ -111,6 +111,10 @@ impl Step {
 pub enum Setup {
     /// `len` bytes of a fixed pseudo-random stream (xorshift64, seed 1).
     PseudoRandomFile { name: &'static str, len: u64 },
+    /// An ordinary user that exists only in the run's namespace, with uid
+    /// and gid `uid` and a home directory (see `users.rs`); steps run as
+    /// it through `users::as_user`.
+    User { name: &'static str, uid: u32 },
 }
 
 /// One scenario.

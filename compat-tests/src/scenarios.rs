@@ -8,7 +8,7 @@ use crate::scenario::{Scenario, Setup, Step};
 
 /// Every scenario, in a fixed order.
 pub fn all() -> Vec<Scenario> {
-    vec![
+    let mut all = vec![
         trivial(),
         chain(),
         multi_output(),
@@ -27,12 +27,17 @@ pub fn all() -> Vec<Scenario> {
         store_query(),
         export_import(),
         no_sandbox(),
-    ]
+    ];
+    all.extend(crate::scenarios_env::all());
+    all
 }
 
-/// The scenario called `name`.
+/// The scenario called `name` (also those run against one daemon only).
 pub fn by_name(name: &str) -> Option<Scenario> {
-    all().into_iter().find(|s| s.name == name)
+    all()
+        .into_iter()
+        .chain(crate::scenarios_env::single_daemon())
+        .find(|s| s.name == name)
 }
 
 fn trivial() -> Scenario {

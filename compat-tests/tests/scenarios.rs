@@ -48,4 +48,12 @@ scenario_tests!(
     store_query,
     export_import,
     no_sandbox,
+    // scenarios_env.rs
+    env_default_profile,
+    env_named_profiles,
+    gc_roots,
+    gc_keep,
+    env_user,
+    user_refused,
+    allowed_users,
 );

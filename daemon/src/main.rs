@@ -61,6 +61,12 @@ fn main() -> Result<()> {
         .build()
         .context("starting tokio")?;
     let shared = Arc::new(Shared::new(args.state_dir.clone(), store_dir, settings));
+    daemon::ops::roots::init_state_dirs(&shared).with_context(|| {
+        format!(
+            "creating the state directories under '{}'",
+            shared.nix_state_dir.display()
+        )
+    })?;
     let result = rt.block_on(async {
         let listener = daemon::server::bind(&args.socket)
             .with_context(|| format!("binding '{}'", args.socket.display()))?;

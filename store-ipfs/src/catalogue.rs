@@ -14,7 +14,7 @@ use cid::Cid;
 use nix_formats::content_address::ContentAddress;
 use nix_formats::hash::{Hash, HashAlgo};
 use nix_formats::store_path::StorePath;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use thiserror::Error;
 
 const SCHEMA: &str = "
@@ -80,6 +80,24 @@ pub struct PathRecord {
     pub registration_time: u64,
 }
 
+/// What garbage collection reads about the valid paths (see
+/// [`Catalogue::gc_facts`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcFacts {
+    pub paths: std::collections::BTreeMap<StorePath, PathFacts>,
+    /// `(derivation, output path)` for every recorded output of a valid
+    /// derivation (the output itself need not be valid).
+    pub drv_outputs: Vec<(StorePath, StorePath)>,
+}
+
+/// One valid path's edges and size, for garbage collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathFacts {
+    pub references: Vec<StorePath>,
+    pub deriver: Option<StorePath>,
+    pub nar_size: u64,
+}
+
 /// A block of a DAG being registered, with the blocks it links to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockRecord {
@@ -116,6 +134,17 @@ impl Catalogue {
         Self::init(Connection::open_in_memory()?)
     }
 
+    /// A write transaction that takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so that with several connections it waits for the busy
+    /// timeout instead of failing: a deferred transaction that read first
+    /// cannot be upgraded once another connection has written (SQLite
+    /// answers `SQLITE_BUSY` at once to avoid a deadlock).
+    fn write_tx(&mut self) -> Result<Transaction<'_>, CatalogueError> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
     fn init(conn: Connection) -> Result<Self, CatalogueError> {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
@@ -150,7 +179,7 @@ impl Catalogue {
 
     /// Records durable blocks that a pin (not a store path) keeps.
     pub fn register_blocks(&mut self, blocks: &[BlockRecord]) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         Self::insert_blocks(&tx, blocks)?;
         tx.commit()?;
         Ok(())
@@ -174,7 +203,7 @@ impl Catalogue {
         &mut self,
         items: &[(&PathRecord, &[BlockRecord])],
     ) -> Result<usize, CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         let mut added = 0;
         for (rec, blocks) in items {
             let name = rec.path.to_string();
@@ -337,10 +366,55 @@ impl Catalogue {
         Ok(out)
     }
 
+    /// What the path collector needs about every valid path (references,
+    /// deriver, NAR size) and every recorded output of a valid derivation,
+    /// in two queries.
+    pub fn gc_facts(&self) -> Result<GcFacts, CatalogueError> {
+        let mut facts = GcFacts::default();
+        let graph = self.reference_graph()?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT path, deriver, nar_size FROM paths")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (p, d, size) = row?;
+            let path = StorePath::from_base_name(&p).map_err(|_| corrupt("path", &p))?;
+            let deriver = d
+                .map(|d| StorePath::from_base_name(&d).map_err(|_| corrupt("deriver", &p)))
+                .transpose()?;
+            let references = graph.get(&path).cloned().unwrap_or_default();
+            facts.paths.insert(
+                path,
+                PathFacts {
+                    references,
+                    deriver,
+                    nar_size: size as u64,
+                },
+            );
+        }
+        let mut st = self.conn.prepare_cached(
+            "SELECT p.path, d.path FROM derivation_outputs d JOIN paths p ON p.id = d.drv",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (drv, out) = row?;
+            let drv_path = StorePath::from_base_name(&drv).map_err(|_| corrupt("path", &drv))?;
+            let out = StorePath::from_base_name(&out).map_err(|_| corrupt("output", &drv))?;
+            facts.drv_outputs.push((drv_path, out));
+        }
+        Ok(facts)
+    }
+
     /// Makes paths invalid, in one transaction. Every valid referrer of a
     /// path must be in the set too (else the database refuses).
     pub fn delete_paths(&mut self, paths: &[StorePath]) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         {
             let mut ids = Vec::new();
             let mut q = tx.prepare_cached("SELECT id FROM paths WHERE path = ?1")?;
@@ -406,7 +480,7 @@ impl Catalogue {
         drv: &StorePath,
         outputs: &[(String, StorePath)],
     ) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         let id: Option<i64> = tx
             .query_row(
                 "SELECT id FROM paths WHERE path = ?1",
@@ -511,7 +585,7 @@ impl Catalogue {
 
     /// Forgets blocks (GC, before their files are removed).
     pub fn forget_blocks(&mut self, cids: &[Cid]) -> Result<(), CatalogueError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         {
             let mut b = tx.prepare_cached("DELETE FROM blocks WHERE cid = ?1")?;
             let mut l = tx.prepare_cached("DELETE FROM links WHERE parent = ?1")?;
