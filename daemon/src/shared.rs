@@ -16,7 +16,10 @@ use crate::config::Settings;
 #[derive(Debug, Default)]
 struct TempRoots {
     per_conn: HashMap<u64, BTreeSet<StorePath>>,
-    during_gc: Option<BTreeSet<StorePath>>,
+    /// Collections running now.
+    collections: usize,
+    /// Temp roots added while any collection runs (emptied when none does).
+    during_gc: BTreeSet<StorePath>,
 }
 
 /// While alive, a collection is running: see [`Shared::begin_gc`].
@@ -27,11 +30,11 @@ pub struct GcGuard<'a> {
 
 impl Drop for GcGuard<'_> {
     fn drop(&mut self) {
-        self.shared
-            .temp_roots
-            .lock()
-            .expect("temp roots lock")
-            .during_gc = None;
+        let mut t = self.shared.temp_roots.lock().expect("temp roots lock");
+        t.collections -= 1;
+        if t.collections == 0 {
+            t.during_gc.clear();
+        }
     }
 }
 
@@ -79,8 +82,8 @@ impl Shared {
 
     pub fn add_temp_root(&self, conn: u64, path: StorePath) {
         let mut t = self.temp_roots.lock().expect("temp roots lock");
-        if let Some(g) = &mut t.during_gc {
-            g.insert(path.clone());
+        if t.collections > 0 {
+            t.during_gc.insert(path.clone());
         }
         t.per_conn.entry(conn).or_default().insert(path);
     }
@@ -93,11 +96,10 @@ impl Shared {
             .remove(&conn);
     }
 
-    /// Marks a collection as running (the caller holds the exclusive GC
-    /// lock, so there is one at a time) until the guard is dropped; temp
+    /// Marks a collection as running until the guard is dropped; temp
     /// roots added meanwhile are kept for [`Shared::with_temp_roots`].
     pub fn begin_gc(&self) -> GcGuard<'_> {
-        self.temp_roots.lock().expect("temp roots lock").during_gc = Some(BTreeSet::new());
+        self.temp_roots.lock().expect("temp roots lock").collections += 1;
         GcGuard { shared: self }
     }
 
@@ -118,7 +120,7 @@ impl Shared {
     pub fn with_temp_roots<R>(&self, f: impl FnOnce(&BTreeSet<StorePath>) -> R) -> R {
         let t = self.temp_roots.lock().expect("temp roots lock");
         let mut all: BTreeSet<StorePath> = t.per_conn.values().flatten().cloned().collect();
-        all.extend(t.during_gc.iter().flatten().cloned());
+        all.extend(t.during_gc.iter().cloned());
         f(&all)
     }
 

@@ -12,14 +12,15 @@
 //! being deleted too — after deleting the named paths before it, as Nix
 //! does.
 //!
-//! Concurrency: the walk and the deletion happen under the store's
-//! exclusive `gc.lock`, so no path is registered meanwhile (registrations
-//! take it shared). Temp roots may still arrive (a client roots a path
-//! before it uses it), and a client may make a permanent root and close
-//! its connection after the scan: the temp roots of live connections are
-//! read before the scan, and every temp root added while the collection
-//! runs stays a root until it ends (Nix's collector keeps the roots its
-//! socket receives the same way). The deletion is committed while holding
+//! Concurrency: every temp root added while a collection runs stays a
+//! root until it ends (Nix's collector keeps the roots its socket receives
+//! the same way), and the temp roots of the live connections are read
+//! before the permanent roots are scanned — a client whose connection
+//! closes meanwhile made its permanent root before closing. The scans
+//! (files, `/proc`) run unlocked; the walk and the deletion happen under
+//! the store's exclusive `gc.lock`, so no path is registered meanwhile
+//! (registrations take it shared; a path registered after the scans was
+//! rooted by its client first, and that root sticks). The deletion is committed while holding
 //! the temp-root registry, after removing from it the closure of every
 //! such root. So a root added before the commit keeps its whole closure,
 //! and one added after it finds the path already invalid — which is when
@@ -154,24 +155,29 @@ pub fn collect(
     let sd = &shared.store_dir;
     let delete = matches!(req.action, GcAction::DeleteDead | GcAction::DeleteSpecific);
     let mut res = GcResult::default();
-    let lock = st.lock(true).map_err(|e| client_err(chain(&e)))?;
     // From here on temp roots stick until the end, and the temp roots of
     // the live connections are read before the permanent roots: a client
     // whose connection closes during the scan made its permanent root
     // before closing, so one of the two catches its paths.
     let gc_running = shared.begin_gc();
-    let temp: Vec<StorePath> = shared.temp_roots().into_iter().map(|(_, p)| p).collect();
+    let mut roots: BTreeSet<StorePath> = shared.temp_roots().into_iter().map(|(_, p)| p).collect();
 
+    // The scans touch arbitrary files and /proc, so they run before the
+    // lock that holds up registrations: a path registered after them was
+    // rooted (temp root) by its client before, which sticks.
     res.log
         .push("finding garbage collector roots...".to_owned());
+    {
+        let is_valid = |p: &StorePath| st.catalogue.is_valid(p).unwrap_or(false);
+        let mut finder = Finder::new(sd, &shared.nix_state_dir, &is_valid);
+        finder.permanent(&shared.nix_state_dir);
+        res.log.append(&mut finder.log);
+        roots.extend(finder.roots.into_keys());
+        roots.extend(find::runtime(sd, &is_valid, true, std::process::id()).into_keys());
+    }
+
+    let lock = st.lock(true).map_err(|e| client_err(chain(&e)))?;
     let graph = Graph::new(st.catalogue.gc_facts().map_err(|e| client_err(chain(&e)))?);
-    let is_valid = |p: &StorePath| graph.is_valid(p);
-    let mut finder = Finder::new(sd, &shared.nix_state_dir, &is_valid);
-    finder.permanent(&shared.nix_state_dir);
-    res.log.append(&mut finder.log);
-    let mut roots: BTreeSet<StorePath> = finder.roots.into_keys().collect();
-    roots.extend(find::runtime(sd, &is_valid, true, std::process::id()).into_keys());
-    roots.extend(temp);
 
     let mut walk = Walk {
         graph: &graph,
