@@ -1,7 +1,7 @@
 //! The host side: start one runner per daemon, each in a fresh private mount
 //! and network namespace (`unshare -m -n --propagation private`) with its
-//! own `/nix` and its own loopback interface, read their JSON reports, and
-//! compare.
+//! own `/nix`, its own loopback interface and its own PID namespace and
+//! `/proc`, read their JSON reports, and compare.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -100,8 +100,26 @@ impl Harness {
             fs::remove_dir_all(&root).map_err(RunError::io("rm -r", &root))?;
         }
         fs::create_dir_all(&root).map_err(RunError::io("mkdir", &root))?;
+        // A PID namespace too (with its own /proc): the collector's
+        // run-time roots come from /proc, and other runs on the machine
+        // use the same store paths.
+        let host_ns = fs::read_link("/proc/self/ns/mnt")
+            .map_err(RunError::io("readlink", "/proc/self/ns/mnt"))?;
+        let host_net = fs::read_link("/proc/self/ns/net")
+            .map_err(RunError::io("readlink", "/proc/self/ns/net"))?;
         let output = Command::new("unshare")
-            .args(["--mount", "--net", "--propagation", "private", "--"])
+            .args([
+                "--mount",
+                "--net",
+                "--propagation",
+                "private",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--",
+            ])
+            .env(crate::layout::ENV_PARENT_MNT_NS, host_ns)
+            .env(crate::layout::ENV_PARENT_NET_NS, host_net)
             .arg(&self.runner)
             .arg("run")
             .arg(scenario.name)

@@ -33,6 +33,29 @@ pub const DAEMON_LOG: &str = "/nix/compat/daemon.log";
 pub const STORE: &str = "/nix/store";
 /// The daemon socket (the default one, which `NIX_REMOTE=daemon` uses).
 pub const SOCKET: &str = "/nix/var/nix/daemon-socket/socket";
+/// The harness's mount namespace (`mnt:[…]`), for a runner that is the
+/// init of its own PID namespace and so cannot see its parent.
+pub const ENV_PARENT_MNT_NS: &str = "COMPAT_PARENT_MNT_NS";
+/// The harness's network namespace (`net:[…]`), likewise.
+pub const ENV_PARENT_NET_NS: &str = "COMPAT_PARENT_NET_NS";
+
+/// The namespace of kind `kind` (`mnt`, `net`) this process's parent is
+/// in; for the init of a PID namespace, whose parent is outside it, the
+/// one the harness named in `env`.
+fn parent_namespace(kind: &str, env: &str) -> Result<std::path::PathBuf, RunError> {
+    let ppid = std::os::unix::process::parent_id();
+    if ppid == 0 {
+        return std::env::var_os(env)
+            .map(std::path::PathBuf::from)
+            .ok_or_else(|| {
+                RunError::NotIsolated(format!(
+                    "started as the init of a PID namespace without {env}"
+                ))
+            });
+    }
+    let parent = format!("/proc/{ppid}/ns/{kind}");
+    fs::read_link(&parent).map_err(RunError::io("readlink", &parent))
+}
 /// `--state-dir` given to our daemon.
 pub const OURS_STATE: &str = "/nix/var/pkgchain";
 
@@ -41,8 +64,7 @@ pub const OURS_STATE: &str = "/nix/var/pkgchain";
 pub fn ensure_private_namespace() -> Result<(), RunError> {
     let own = fs::read_link("/proc/self/ns/mnt")
         .map_err(RunError::io("readlink", "/proc/self/ns/mnt"))?;
-    let parent = format!("/proc/{}/ns/mnt", std::os::unix::process::parent_id());
-    let theirs = fs::read_link(&parent).map_err(RunError::io("readlink", &parent))?;
+    let theirs = parent_namespace("mnt", ENV_PARENT_MNT_NS)?;
     if own == theirs {
         return Err(RunError::NotIsolated(
             "the runner shares its parent's mount namespace (run it under `unshare -m --propagation private`)".into(),
@@ -70,8 +92,7 @@ pub const HOST_KEEP: &str = "/nix/compat/host";
 pub fn enter_private_network() -> Result<(), RunError> {
     let own = fs::read_link("/proc/self/ns/net")
         .map_err(RunError::io("readlink", "/proc/self/ns/net"))?;
-    let parent = format!("/proc/{}/ns/net", std::os::unix::process::parent_id());
-    let theirs = fs::read_link(&parent).map_err(RunError::io("readlink", &parent))?;
+    let theirs = parent_namespace("net", ENV_PARENT_NET_NS)?;
     if own == theirs {
         return Err(RunError::NotIsolated(
             "the runner shares its parent's network namespace (run it under `unshare --net`)"

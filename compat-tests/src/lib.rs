@@ -15,8 +15,10 @@
 //! namespace of its own (only `lo`), so the web servers scenarios start
 //! (`Setup::Service`) cannot clash with the host's or the other run's, and
 //! files a scenario plants in `/root` or `/home` (`Setup::HostFile`) live in
-//! a tmpfs of the run's mount namespace only. It does not implement any
-//! daemon.
+//! a tmpfs of the run's mount namespace only. Each run also has its own PID
+//! namespace and `/proc`, so the collector's run-time roots (found in
+//! `/proc`) never come from another run using the same store paths. It
+//! does not implement any daemon.
 //!
 //! # Running
 //!
@@ -82,6 +84,8 @@ pub mod outcome;
 pub mod runner;
 pub mod scenario;
 pub mod scenarios;
+pub mod scenarios_env;
+pub mod users;
 
 pub use client::Client;
 pub use compare::{Diff, Difference, compare};

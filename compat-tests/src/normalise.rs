@@ -9,6 +9,8 @@
 //! * registration times: never recorded in the store state, and masked in
 //!   `nix path-info --json` output (`"registrationTime":<n>`); temp/runtime
 //!   GC roots are dropped (see `observe.rs`);
+//! * local times `YYYY-MM-DD HH:MM:SS` (`nix-env --list-generations`
+//!   shows when each generation was made);
 //! * both numbers in `X MiB freed by hard-linking N files` (`nix-store
 //!   --optimise`): nix-daemon replaces duplicate files by hard links and
 //!   counts them, while our store keeps every block once already, so ours
@@ -54,9 +56,38 @@ fn mask_digits_after(s: &str, marker: &str) -> String {
     out
 }
 
+/// Replace each `YYYY-MM-DD HH:MM:SS` with `<date>`.
+fn mask_timestamps(s: &str) -> String {
+    const SHAPE: &[u8] = b"dddd-dd-dd dd:dd:dd";
+    let b = s.as_bytes();
+    let fits = |i: usize| {
+        b.len() >= i + SHAPE.len()
+            && SHAPE.iter().zip(&b[i..]).all(|(want, got)| match want {
+                b'd' => got.is_ascii_digit(),
+                other => got == other,
+            })
+    };
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i < b.len() {
+        if fits(i) {
+            out.push_str(&s[copied..i]);
+            out.push_str("<date>");
+            i += SHAPE.len();
+            copied = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&s[copied..]);
+    out
+}
+
 /// Normalise one line of client output.
 pub fn line(s: &str) -> String {
     let s = strip_ansi(s);
+    let s = mask_timestamps(&s);
     let s = mask_digits_after(&s, "nix-build-");
     let s = mask_digits_after(&s, "{temp:");
     let s = s.trim_end().to_owned();
@@ -107,6 +138,15 @@ mod tests {
     fn drv_names_are_left_alone() {
         let l = "building '/nix/store/abc-nix-build-chain.drv'...";
         assert_eq!(line(l), l);
+    }
+
+    #[test]
+    fn generation_times_are_masked() {
+        assert_eq!(
+            line("   1   2025-03-04 17:01:59   (current)"),
+            "   1   <date>   (current)"
+        );
+        assert_eq!(line("2025-03-04 1:01:59"), "2025-03-04 1:01:59");
     }
 
     #[test]

@@ -275,5 +275,6 @@ fn prepare(setup: &Setup, services: &mut Services) -> Result<(), RunError> {
             w.flush().map_err(RunError::io("write", &path))?;
             Ok(())
         }
+        Setup::User { name, uid } => crate::users::add(name, *uid),
     }
 }

@@ -134,6 +134,10 @@ pub enum Setup {
         script: &'static str,
         listens: &'static str,
     },
+    /// An ordinary user that exists only in the run's namespace, with uid
+    /// and gid `uid` and a home directory (see `users.rs`); steps run as
+    /// it through `users::as_user`.
+    User { name: &'static str, uid: u32 },
 }
 
 /// One scenario.

@@ -17,7 +17,7 @@ const HTTP_SERVER: Setup = Setup::Service {
 
 /// Every scenario, in a fixed order.
 pub fn all() -> Vec<Scenario> {
-    vec![
+    let mut all = vec![
         trivial(),
         chain(),
         multi_output(),
@@ -41,14 +41,18 @@ pub fn all() -> Vec<Scenario> {
         host_dirs(),
         fetch(),
         hello(),
-    ]
+    ];
+    all.extend(crate::scenarios_env::all());
+    all
 }
 
-/// The scenario called `name` (here or in a submodule such as [`moving`]).
+/// The scenario called `name` (here, in a submodule such as [`moving`], or
+/// run against one daemon only).
 pub fn by_name(name: &str) -> Option<Scenario> {
     all()
         .into_iter()
         .chain(moving::all())
+        .chain(crate::scenarios_env::single_daemon())
         .find(|s| s.name == name)
 }
 

@@ -53,4 +53,12 @@ scenario_tests!(
     host_dirs,
     fetch,
     hello,
+    // scenarios_env.rs
+    env_default_profile,
+    env_named_profiles,
+    gc_roots,
+    gc_keep,
+    env_user,
+    user_refused,
+    allowed_users,
 );

@@ -64,6 +64,12 @@ fn main() -> Result<()> {
     if let Some(s) = &session {
         shared.set_store_view(store_ipfs::fuse::RootInvalidator::new(s));
     }
+    daemon::ops::roots::init_state_dirs(&shared).with_context(|| {
+        format!(
+            "creating the state directories under '{}'",
+            shared.nix_state_dir.display()
+        )
+    })?;
     let result = rt.block_on(async {
         let listener = daemon::server::bind(&args.socket)
             .with_context(|| format!("binding '{}'", args.socket.display()))?;

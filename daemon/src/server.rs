@@ -47,23 +47,37 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     Ok(l)
 }
 
-/// A user's name and group names from /etc/passwd and /etc/group.
-fn user_info(uid: u32, gid: u32) -> (String, Vec<String>) {
+/// The name of user `uid` from /etc/passwd (its number if it has none).
+pub fn user_name(uid: u32) -> String {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let name = passwd
+    passwd
         .lines()
         .map(|l| l.split(':').collect::<Vec<_>>())
         .find(|f| f.len() > 2 && f[2] == uid.to_string())
         .map(|f| f[0].to_owned())
-        .unwrap_or_else(|| uid.to_string());
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// A user's name, primary group name, and the names of every group it is
+/// in, from /etc/passwd and /etc/group.
+fn user_info(uid: u32, gid: u32) -> (String, String, Vec<String>) {
+    let name = user_name(uid);
     let group_file = std::fs::read_to_string("/etc/group").unwrap_or_default();
-    let groups = group_file
+    let entries: Vec<Vec<&str>> = group_file
         .lines()
         .map(|l| l.split(':').collect::<Vec<_>>())
-        .filter(|f| f.len() > 3 && (f[2] == gid.to_string() || f[3].split(',').any(|m| m == name)))
+        .filter(|f| f.len() > 3)
+        .collect();
+    let primary = entries
+        .iter()
+        .find(|f| f[2] == gid.to_string())
+        .map_or_else(|| gid.to_string(), |f| f[0].to_owned());
+    let groups = entries
+        .iter()
+        .filter(|f| f[2] == gid.to_string() || f[3].split(',').any(|m| m == name))
         .map(|f| f[0].to_owned())
         .collect();
-    (name, groups)
+    (name, primary, groups)
 }
 
 /// Accepts connections until `stop` resolves.
@@ -97,16 +111,16 @@ pub async fn run(
             cred.gid.as_raw(),
             cred.pid.as_raw_nonzero().get(),
         );
-        let (user, groups) = user_info(uid, gid);
+        let (user, primary_group, groups) = user_info(uid, gid);
         let settings: &Settings = &shared.settings;
         let trusted = Settings::matches(&settings.trusted_users, &user, &groups);
-        let in_build_group =
-            !settings.build_users_group.is_empty() && groups.contains(&settings.build_users_group);
+        // As in Nix 2.8: the primary group alone decides build-user refusal.
         if (!trusted && !Settings::matches(&settings.allowed_users, &user, &groups))
-            || (in_build_group && uid != 0)
+            || primary_group == settings.build_users_group
         {
-            eprintln!("pkgchain-daemon: user '{user}' is not allowed to connect to the Nix daemon");
+            // Close first: the client learns of the refusal by the socket closing.
             drop(stream);
+            eprintln!("pkgchain-daemon: user '{user}' is not allowed to connect to the Nix daemon");
             continue;
         }
         let peer = Peer {

@@ -191,7 +191,12 @@ async fn handshake(s: &mut Session) -> Result<(), WireIoError> {
         ..s.cx.clone()
     };
     // Nix ≤ 2.13 clients expect the daemon to create their per-user dirs.
-    crate::ops::roots::create_user_dirs(&s.shared, &s.peer);
+    if let Err(e) = crate::ops::roots::create_peer_dirs(&s.shared, &s.peer) {
+        eprintln!(
+            "pkgchain-daemon: creating the per-user directories of '{}': {e}",
+            s.peer.user
+        );
+    }
     s.log(&StderrMsg::Last);
     s.wire.flush().await?;
     Ok(())

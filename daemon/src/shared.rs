@@ -9,6 +9,35 @@ use nix_formats::store_path::{StoreDir, StorePath};
 
 use crate::config::Settings;
 
+/// The temp roots of the live connections, and while a collection runs
+/// every temp root added since it began (those stay roots until it ends,
+/// even if their connection closes: the client may have made a permanent
+/// root meanwhile that the collector's scan came too early to see).
+#[derive(Debug, Default)]
+struct TempRoots {
+    per_conn: HashMap<u64, BTreeSet<StorePath>>,
+    /// Collections running now.
+    collections: usize,
+    /// Temp roots added while any collection runs (emptied when none does).
+    during_gc: BTreeSet<StorePath>,
+}
+
+/// While alive, a collection is running: see [`Shared::begin_gc`].
+#[derive(Debug)]
+pub struct GcGuard<'a> {
+    shared: &'a Shared,
+}
+
+impl Drop for GcGuard<'_> {
+    fn drop(&mut self) {
+        let mut t = self.shared.temp_roots.lock().expect("temp roots lock");
+        t.collections -= 1;
+        if t.collections == 0 {
+            t.during_gc.clear();
+        }
+    }
+}
+
 /// What all connections share.
 #[derive(Debug)]
 pub struct Shared {
@@ -21,7 +50,7 @@ pub struct Shared {
     pub version: String,
     next_conn: AtomicU64,
     /// Temp roots per connection, dropped when it closes.
-    temp_roots: Mutex<HashMap<u64, BTreeSet<StorePath>>>,
+    temp_roots: Mutex<TempRoots>,
     /// One lock per derivation being built, so each is built once.
     build_locks: Mutex<HashMap<StorePath, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     /// The mounted store view's cache invalidator, if we mounted it.
@@ -71,19 +100,26 @@ impl Shared {
     }
 
     pub fn add_temp_root(&self, conn: u64, path: StorePath) {
-        self.temp_roots
-            .lock()
-            .expect("temp roots lock")
-            .entry(conn)
-            .or_default()
-            .insert(path);
+        let mut t = self.temp_roots.lock().expect("temp roots lock");
+        if t.collections > 0 {
+            t.during_gc.insert(path.clone());
+        }
+        t.per_conn.entry(conn).or_default().insert(path);
     }
 
     pub fn drop_temp_roots(&self, conn: u64) {
         self.temp_roots
             .lock()
             .expect("temp roots lock")
+            .per_conn
             .remove(&conn);
+    }
+
+    /// Marks a collection as running until the guard is dropped; temp
+    /// roots added meanwhile are kept for [`Shared::with_temp_roots`].
+    pub fn begin_gc(&self) -> GcGuard<'_> {
+        self.temp_roots.lock().expect("temp roots lock").collections += 1;
+        GcGuard { shared: self }
     }
 
     /// The lock that serialises builds of `drv`.
@@ -96,10 +132,22 @@ impl Shared {
             .clone()
     }
 
+    /// Runs `f` on every temp root of the live connections and every one
+    /// added since the running collection began, while holding the
+    /// registry, so no temp root is added until `f` returns (the collector
+    /// commits its deletions in here).
+    pub fn with_temp_roots<R>(&self, f: impl FnOnce(&BTreeSet<StorePath>) -> R) -> R {
+        let t = self.temp_roots.lock().expect("temp roots lock");
+        let mut all: BTreeSet<StorePath> = t.per_conn.values().flatten().cloned().collect();
+        all.extend(t.during_gc.iter().cloned());
+        f(&all)
+    }
+
     /// Every temp root of every live connection.
     pub fn temp_roots(&self) -> Vec<(u64, StorePath)> {
         let t = self.temp_roots.lock().expect("temp roots lock");
-        t.iter()
+        t.per_conn
+            .iter()
             .flat_map(|(c, ps)| ps.iter().map(move |p| (*c, p.clone())))
             .collect()
     }

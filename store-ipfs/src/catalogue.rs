@@ -15,7 +15,7 @@ use cid::Cid;
 use nix_formats::content_address::ContentAddress;
 use nix_formats::hash::{Hash, HashAlgo};
 use nix_formats::store_path::StorePath;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use thiserror::Error;
 
 const SCHEMA: &str = "
@@ -83,6 +83,24 @@ pub struct PathRecord {
     pub sigs: BTreeSet<String>,
     pub ca: Option<ContentAddress>,
     pub registration_time: u64,
+}
+
+/// What garbage collection reads about the valid paths (see
+/// [`Catalogue::gc_facts`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcFacts {
+    pub paths: std::collections::BTreeMap<StorePath, PathFacts>,
+    /// `(derivation, output path)` for every recorded output of a valid
+    /// derivation (the output itself need not be valid).
+    pub drv_outputs: Vec<(StorePath, StorePath)>,
+}
+
+/// One valid path's edges and size, for garbage collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathFacts {
+    pub references: Vec<StorePath>,
+    pub deriver: Option<StorePath>,
+    pub nar_size: u64,
 }
 
 /// A block of a DAG being registered, with the blocks it links to.
@@ -343,6 +361,51 @@ impl Catalogue {
         Ok(out)
     }
 
+    /// What the path collector needs about every valid path (references,
+    /// deriver, NAR size) and every recorded output of a valid derivation,
+    /// in two queries.
+    pub fn gc_facts(&self) -> Result<GcFacts, CatalogueError> {
+        let mut facts = GcFacts::default();
+        let graph = self.reference_graph()?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT path, deriver, nar_size FROM paths")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (p, d, size) = row?;
+            let path = StorePath::from_base_name(&p).map_err(|_| corrupt("path", &p))?;
+            let deriver = d
+                .map(|d| StorePath::from_base_name(&d).map_err(|_| corrupt("deriver", &p)))
+                .transpose()?;
+            let references = graph.get(&path).cloned().unwrap_or_default();
+            facts.paths.insert(
+                path,
+                PathFacts {
+                    references,
+                    deriver,
+                    nar_size: size as u64,
+                },
+            );
+        }
+        let mut st = self.conn.prepare_cached(
+            "SELECT p.path, d.path FROM derivation_outputs d JOIN paths p ON p.id = d.drv",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (drv, out) = row?;
+            let drv_path = StorePath::from_base_name(&drv).map_err(|_| corrupt("path", &drv))?;
+            let out = StorePath::from_base_name(&out).map_err(|_| corrupt("output", &drv))?;
+            facts.drv_outputs.push((drv_path, out));
+        }
+        Ok(facts)
+    }
+
     /// Makes paths invalid, in one transaction. Every valid referrer of a
     /// path must be in the set too (else the database refuses).
     pub fn delete_paths(&mut self, paths: &[StorePath]) -> Result<(), CatalogueError> {
@@ -374,7 +437,7 @@ impl Catalogue {
     /// A transaction that holds the write lock from its start, so that it
     /// waits for other writers (the busy timeout) instead of failing when
     /// its first read is overtaken by another connection's commit.
-    fn write_transaction(&mut self) -> Result<rusqlite::Transaction<'_>, CatalogueError> {
+    fn write_transaction(&mut self) -> Result<Transaction<'_>, CatalogueError> {
         Ok(self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?)

@@ -17,7 +17,7 @@ use nix_formats::wire::{
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::ops::build::built_outputs;
-use crate::ops::query::{missing, output_map};
+use crate::ops::query::{missing_rooted, output_map};
 use crate::ops::read_derivation;
 use crate::session::{OpError, Session};
 use crate::shared::Shared;
@@ -41,9 +41,11 @@ pub async fn realise(
     let sd = s.shared.store_dir.clone();
     let check = mode == BuildMode::Check;
     let plan_targets = targets.to_vec();
+    let conn = s.id;
     let (m, plan) = s
-        .blocking(move |st, _| {
-            let m = missing(st, &sd, &plan_targets)?;
+        .blocking(move |st, shared| {
+            let root = |p: &StorePath| shared.add_temp_root(conn, p.clone());
+            let m = missing_rooted(st, &sd, &plan_targets, &root)?;
             let mut to_build: BTreeSet<StorePath> = m.will_build.clone();
             if check {
                 for t in &plan_targets {
@@ -69,7 +71,6 @@ pub async fn realise(
 
     let (log_tx, mut log_rx) = mpsc::channel::<StderrMsg>(256);
     let shared = s.shared.clone();
-    let conn = s.id;
     let check_set: BTreeSet<StorePath> = if check {
         targets
             .iter()

@@ -714,7 +714,13 @@ mod tests {
 
     #[test]
     fn a_signal_is_named_like_nix_names_it() {
-        let m = nix_error_for_exit("/nix/store/x-t.drv", &Outcome::Signaled(11), &[]);
+        let m = exit_failure(
+            "/nix/store/x-t.drv",
+            &Outcome::Signaled(11),
+            &[],
+            nix_formats::wire::BuildStatus::PermanentFailure,
+        )
+        .message;
         assert_eq!(
             m,
             "builder for '\x1b[35;1m/nix/store/x-t.drv\x1b[0m' failed due to signal 11 (Segmentation fault)"

@@ -87,18 +87,33 @@ fn register_outputs(
         .map_err(|e| client_err(chain(&e)))
 }
 
+/// Called with an added path as soon as its name is known, before the
+/// store checks whether it is valid already: the connection's temp root
+/// (Nix's `addTempRoot` before `isValidPath`), so the collector cannot
+/// delete an existing copy between that check and the client's use of it.
+type Root<'a> = &'a dyn Fn(&StorePath);
+
+/// Where an add lands: the store directory, and the temp-root hook.
+#[derive(Clone, Copy)]
+struct AddCx<'a> {
+    sd: &'a StoreDir,
+    root: Root<'a>,
+}
+
 /// Adds one file's bytes (text or flat) under a content address.
 fn add_flat(
     st: &mut Store,
-    sd: &StoreDir,
+    cx: AddCx<'_>,
     name: &str,
     data: &[u8],
     ca: ContentAddress,
     refs: BTreeSet<StorePath>,
 ) -> Result<PathRecord, OpError> {
+    let AddCx { sd, root } = cx;
     let path = sd
         .make_path_from_ca(name, &ca, &refs, false)
         .map_err(|e| client_err(e.to_string()))?;
+    root(&path);
     let drv = if matches!(ca, ContentAddress::Text(_)) && path.is_derivation() {
         Some(validate_drv(st, sd, &path, data)?)
     } else {
@@ -129,13 +144,14 @@ fn add_flat(
 /// The body of AddToStore once the request fields are known.
 fn add_dump(
     st: &mut Store,
-    sd: &StoreDir,
+    cx: AddCx<'_>,
     name: &str,
     method: ContentAddressMethod,
     algo: HashAlgo,
     refs: BTreeSet<StorePath>,
     mut rx: ChannelReader,
 ) -> Result<PathRecord, OpError> {
+    let AddCx { sd, root } = cx;
     match method {
         ContentAddressMethod::Text => {
             if algo != HashAlgo::Sha256 {
@@ -148,7 +164,7 @@ fn add_dump(
                 .map_err(|e| client_err(e.to_string()))?;
             add_flat(
                 st,
-                sd,
+                cx,
                 name,
                 &data,
                 ContentAddress::Text(Hash::sha256(&data)),
@@ -163,7 +179,7 @@ fn add_dump(
                 method: FileIngestionMethod::Flat,
                 hash: Hash::of_bytes(algo, &data),
             };
-            add_flat(st, sd, name, &data, ca, refs)
+            add_flat(st, cx, name, &data, ca, refs)
         }
         ContentAddressMethod::Fixed(FileIngestionMethod::Recursive) => {
             let tap = HashTap::new(algo);
@@ -184,6 +200,7 @@ fn add_dump(
                             path: name.to_owned(),
                             source: Box::new(e),
                         })?;
+                root(&path);
                 Ok(NewPath {
                     path,
                     references: refs.clone(),
@@ -214,16 +231,28 @@ pub async fn add_to_store(
     let (tx, rx) = payload::channel();
     let store = s.store()?;
     let sd = s.shared.store_dir.clone();
+    let (shared, conn) = (s.shared.clone(), s.id);
     let work = tokio::task::spawn_blocking(move || {
         let mut st = store.lock().expect("store lock");
-        add_dump(&mut st, &sd, &name, method, algo, refs, rx)
+        let root = |p: &StorePath| shared.add_temp_root(conn, p.clone());
+        add_dump(
+            &mut st,
+            AddCx {
+                sd: &sd,
+                root: &root,
+            },
+            &name,
+            method,
+            algo,
+            refs,
+            rx,
+        )
     });
     let cx = s.cx.clone();
     payload::pump_framed(&mut s.wire, &cx, tx).await?;
     let rec = work
         .await
         .map_err(|e| client_err(format!("internal error: {e}")))??;
-    s.shared.add_temp_root(s.id, rec.path.clone());
     s.reply(&ValidPathInfo {
         path: rec.path.clone(),
         info: to_wire_info(&rec),
@@ -250,8 +279,10 @@ pub async fn add_to_store_legacy(
     let (tx, rx) = payload::channel();
     let store = s.store()?;
     let sd = s.shared.store_dir.clone();
+    let (shared, conn) = (s.shared.clone(), s.id);
     let work = tokio::task::spawn_blocking(move || {
         let mut st = store.lock().expect("store lock");
+        let root = |p: &StorePath| shared.add_temp_root(conn, p.clone());
         if method == FileIngestionMethod::Flat {
             // The NAR must be a single regular file whose contents are used.
             let mut rx = rx;
@@ -267,11 +298,18 @@ pub async fn add_to_store_legacy(
                 method,
                 hash: Hash::of_bytes(algo, &contents),
             };
-            return add_flat(&mut st, &sd, &name, &contents, ca, BTreeSet::new());
+            let cx = AddCx {
+                sd: &sd,
+                root: &root,
+            };
+            return add_flat(&mut st, cx, &name, &contents, ca, BTreeSet::new());
         }
         add_dump(
             &mut st,
-            &sd,
+            AddCx {
+                sd: &sd,
+                root: &root,
+            },
             &name,
             ContentAddressMethod::Fixed(method),
             algo,
@@ -283,7 +321,6 @@ pub async fn add_to_store_legacy(
     let rec = work
         .await
         .map_err(|e| client_err(format!("internal error: {e}")))??;
-    s.shared.add_temp_root(s.id, rec.path.clone());
     let shown = s.shared.store_dir.display(&rec.path);
     s.reply(shown.as_str())
 }
@@ -295,11 +332,16 @@ pub async fn add_text_to_store(
     refs: BTreeSet<StorePath>,
 ) -> Result<(), OpError> {
     let sd = s.shared.store_dir.clone();
+    let conn = s.id;
     let rec = s
-        .blocking(move |st, _| {
+        .blocking(move |st, shared| {
+            let root = |p: &StorePath| shared.add_temp_root(conn, p.clone());
             add_flat(
                 st,
-                &sd,
+                AddCx {
+                    sd: &sd,
+                    root: &root,
+                },
                 &name,
                 &text,
                 ContentAddress::Text(Hash::sha256(&text)),
@@ -307,7 +349,6 @@ pub async fn add_text_to_store(
             )
         })
         .await?;
-    s.shared.add_temp_root(s.id, rec.path.clone());
     let shown = s.shared.store_dir.display(&rec.path);
     s.reply(shown.as_str())
 }
@@ -354,6 +395,7 @@ fn check_untrusted(shared: &Shared, info: &ValidPathInfo, wording: Wording) -> R
 fn add_with_info(
     st: &mut Store,
     shared: &Shared,
+    conn: u64,
     info: ValidPathInfo,
     trusted: bool,
     dont_check_sigs: bool,
@@ -365,6 +407,7 @@ fn add_with_info(
         check_untrusted(shared, &info, wording)?;
     }
     let path = info.path.clone();
+    shared.add_temp_root(conn, path.clone());
     let is_drv = path.is_derivation();
     let rec = st
         .add_nar(
@@ -416,12 +459,13 @@ pub async fn add_to_store_nar(
     let shared = s.shared.clone();
     let trusted = s.peer.trusted;
     let wording = s.wording();
-    let path = info.path.clone();
+    let conn = s.id;
     let work = tokio::task::spawn_blocking(move || {
         let mut st = store.lock().expect("store lock");
         add_with_info(
             &mut st,
             &shared,
+            conn,
             info,
             trusted,
             dont_check_sigs,
@@ -433,7 +477,6 @@ pub async fn add_to_store_nar(
     payload::pump_framed(&mut s.wire, &cx, tx).await?;
     work.await
         .map_err(|e| client_err(format!("internal error: {e}")))??;
-    s.shared.add_temp_root(s.id, path);
     s.done();
     Ok(())
 }
@@ -479,16 +522,16 @@ pub async fn add_multiple_to_store(
         version: ProtocolVersion::new(1, 16),
         ..s.cx.clone()
     };
-    let work = tokio::task::spawn_blocking(move || -> Result<Vec<StorePath>, OpError> {
+    let conn = s.id;
+    let work = tokio::task::spawn_blocking(move || -> Result<(), OpError> {
         let mut st = store.lock().expect("store lock");
         let count = read_wire(&mut rx, &item_cx, |d| d.u64())?;
-        let mut added = Vec::new();
         for _ in 0..count {
             let info = read_wire(&mut rx, &item_cx, ValidPathInfo::decode)?;
-            added.push(info.path.clone());
             add_with_info(
                 &mut st,
                 &shared,
+                conn,
                 info,
                 trusted,
                 dont_check_sigs,
@@ -496,16 +539,12 @@ pub async fn add_multiple_to_store(
                 &mut rx,
             )?;
         }
-        Ok(added)
+        Ok(())
     });
     let cx = s.cx.clone();
     payload::pump_framed(&mut s.wire, &cx, tx).await?;
-    let added = work
-        .await
+    work.await
         .map_err(|e| client_err(format!("internal error: {e}")))??;
-    for p in added {
-        s.shared.add_temp_root(s.id, p);
-    }
     s.done();
     Ok(())
 }

@@ -161,11 +161,14 @@ pub async fn dispatch(s: &mut Session, req: Request) -> Result<(), OpError> {
     }
 }
 
-/// SetOptions: keep the client's settings for this connection, with Nix's
-/// policy for which overrides an untrusted client may make.
+/// SetOptions: keep the client's settings for this connection, with the
+/// 2.8 daemon's policy for which overrides an untrusted client may make: a
+/// restricted setting is ignored (said only at debug level, as 2.8 does),
+/// a substituter that is neither configured nor trusted is dropped with a
+/// warning.
 fn set_options(s: &mut Session, o: nix_formats::wire::ClientSettings) {
     let trusted = s.peer.trusted;
-    let mut warnings = Vec::new();
+    let mut notes = Vec::new();
     for (name, value) in &o.overrides {
         let allowed = trusted
             || matches!(
@@ -173,28 +176,34 @@ fn set_options(s: &mut Session, o: nix_formats::wire::ClientSettings) {
                 "build-timeout" | "connect-timeout" | "build-repeat"
             )
             || (name == "builders" && value.is_empty());
+        if name == "experimental-features" || name == "ssh-auth-sock" || allowed {
+            continue;
+        }
         if name == "substituters" || name == "binary-caches" {
-            if !trusted {
-                for sub in value.split_whitespace() {
-                    let known = s.shared.settings.substituters.iter().any(|x| x == sub)
-                        || s.shared
-                            .settings
-                            .trusted_substituters
-                            .iter()
-                            .any(|x| x == sub);
-                    if !known {
-                        warnings.push(format!("warning: ignoring untrusted substituter '{sub}'"));
-                    }
+            let settings = &s.shared.settings;
+            let known = |x: &str| {
+                settings.substituters.iter().any(|k| k == x)
+                    || settings.trusted_substituters.iter().any(|k| k == x)
+            };
+            for sub in value.split_whitespace() {
+                if !known(sub) && (sub.ends_with('/') || !known(&format!("{sub}/"))) {
+                    notes.push((
+                        Verbosity::Warn,
+                        format!("warning: ignoring untrusted substituter '{sub}'"),
+                    ));
                 }
             }
-        } else if !allowed && name != "experimental-features" && name != "plugin-files" {
-            warnings.push(format!(
-                "warning: ignoring the client-specified setting '{name}', because it is a restricted setting and you are not a trusted user"
+        } else {
+            notes.push((
+                Verbosity::Debug,
+                format!(
+                    "ignoring the client-specified setting '{name}', because it is a restricted setting and you are not a trusted user"
+                ),
             ));
         }
     }
-    for w in warnings {
-        s.log_line(Verbosity::Error, &w);
+    for (level, text) in notes {
+        s.log_line(level, &text);
     }
     s.options = Some(o);
 }

@@ -232,6 +232,18 @@ pub struct Missing {
 /// What building `targets` would take, as Nix's `queryMissing` computes it
 /// (no substituters yet, so nothing is ever substituted).
 pub fn missing(st: &Store, sd: &StoreDir, targets: &[DerivedPath]) -> Result<Missing, OpError> {
+    missing_rooted(st, sd, targets, &|_| {})
+}
+
+/// [`missing`], calling `root` on every path before its validity is
+/// checked (derivations, their outputs, input sources), as Nix's goals add
+/// temp roots before they look: a builder then keeps what it found valid.
+pub fn missing_rooted(
+    st: &Store,
+    sd: &StoreDir,
+    targets: &[DerivedPath],
+    root: &dyn Fn(&StorePath),
+) -> Result<Missing, OpError> {
     let mut m = Missing::default();
     let mut done = BTreeSet::new();
     let mut stack: Vec<DerivedPath> = targets.iter().rev().cloned().collect();
@@ -241,11 +253,13 @@ pub fn missing(st: &Store, sd: &StoreDir, targets: &[DerivedPath]) -> Result<Mis
         }
         match t {
             DerivedPath::Opaque(p) => {
+                root(&p);
                 if !st.catalogue.is_valid(&p).map_err(cat_err)? {
                     m.unknown.insert(p);
                 }
             }
             DerivedPath::Built { drv_path, outputs } => {
+                root(&drv_path);
                 if !st.catalogue.is_valid(&drv_path).map_err(cat_err)? {
                     m.unknown.insert(drv_path);
                     continue;
@@ -260,7 +274,10 @@ pub fn missing(st: &Store, sd: &StoreDir, targets: &[DerivedPath]) -> Result<Mis
                     };
                     if wanted {
                         let valid = match p {
-                            Some(p) => st.catalogue.is_valid(p).map_err(cat_err)?,
+                            Some(p) => {
+                                root(p);
+                                st.catalogue.is_valid(p).map_err(cat_err)?
+                            }
                             None => false,
                         };
                         any_invalid |= !valid;

@@ -1,41 +1,68 @@
 //! GC roots as Nix clients create them: temp roots (per connection),
-//! indirect roots (`gcroots/auto`), permanent roots; FindRoots; and the
-//! per-user directories Nix ≤ 2.13 clients expect the daemon to create.
+//! indirect roots (`gcroots/auto`), permanent roots; FindRoots and
+//! CollectGarbage (the walk is in `gc/`); and the state directories a Nix
+//! 2.8 daemon creates — at start the ones its `LocalStore` makes, and on
+//! each connection the per-user profile and GC-root directories the 2.8
+//! client expects.
 
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use nix_formats::hash::{Hash, HashAlgo};
 use nix_formats::store_path::StorePath;
-use nix_formats::wire::GcRequest;
+use nix_formats::wire::{Encoder, GcRequest, StderrMsg, Verbosity};
 
+use crate::gc::find::{self, Finder};
 use crate::session::{OpError, Peer, Session, client_err};
 use crate::shared::Shared;
 
-/// `profiles/per-user/<user>` and `gcroots/per-user/<user>`, owned by the
-/// user, as the 2.8 daemon creates them on every connection.
-pub fn create_user_dirs(shared: &Shared, peer: &Peer) {
-    if peer.user.is_empty() || peer.user.contains('/') {
-        return;
+fn set_mode(d: &Path, mode: u32) -> std::io::Result<()> {
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode))
+}
+
+/// What a 2.8 `LocalStore` creates when it opens: `profiles/`, `gcroots/`
+/// (with the `profiles` link when `gcroots/` is new), both `per-user/`
+/// directories (mode 0755), and the daemon's own user's directories.
+pub fn init_state_dirs(shared: &Shared) -> std::io::Result<()> {
+    let state = &shared.nix_state_dir;
+    let profiles = state.join("profiles");
+    std::fs::create_dir_all(&profiles)?;
+    let gcroots = state.join("gcroots");
+    if std::fs::symlink_metadata(&gcroots).is_err() {
+        std::fs::create_dir_all(&gcroots)?;
+        symlink(&profiles, gcroots.join("profiles"))?;
+    }
+    for d in [profiles.join("per-user"), gcroots.join("per-user")] {
+        std::fs::create_dir_all(&d)?;
+        set_mode(&d, 0o755)?;
+    }
+    let uid = rustix::process::getuid().as_raw();
+    create_user_dirs(shared, &crate::server::user_name(uid), uid)
+}
+
+/// `profiles/per-user/<user>` and `gcroots/per-user/<user>`, mode 0755,
+/// owned by the user and the daemon's group (as the 2.8 daemon's
+/// `createUser` leaves them).
+pub fn create_user_dirs(shared: &Shared, user: &str, uid: u32) -> std::io::Result<()> {
+    if user.is_empty() || user.contains('/') || user == "." || user == ".." {
+        return Ok(());
     }
     for kind in ["profiles", "gcroots"] {
-        let d = shared
-            .nix_state_dir
-            .join(kind)
-            .join("per-user")
-            .join(&peer.user);
-        if d.exists() {
-            continue;
-        }
-        if std::fs::create_dir_all(&d).is_ok() {
-            let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755));
-            let _ = rustix::fs::chown(
-                &d,
-                Some(rustix::fs::Uid::from_raw(peer.uid)),
-                Some(rustix::fs::Gid::from_raw(peer.gid)),
-            );
-        }
+        let d = shared.nix_state_dir.join(kind).join("per-user").join(user);
+        std::fs::create_dir_all(&d)?;
+        set_mode(&d, 0o755)?;
+        rustix::fs::chown(
+            &d,
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::process::getgid()),
+        )?;
     }
+    Ok(())
+}
+
+/// The per-user directories of a connecting client.
+pub fn create_peer_dirs(shared: &Shared, peer: &Peer) -> std::io::Result<()> {
+    create_user_dirs(shared, &peer.user, peer.uid)
 }
 
 pub fn add_temp_root(s: &mut Session, p: StorePath) -> Result<(), OpError> {
@@ -84,153 +111,76 @@ pub fn add_perm_root(s: &mut Session, path: StorePath, gc_root: String) -> Resul
     s.reply(gc_root.as_str())
 }
 
-/// Follows a root symlink to a store path (through other symlinks).
-fn resolve_root(shared: &Shared, link: &Path) -> Option<StorePath> {
-    let mut cur = link.to_owned();
-    for _ in 0..32 {
-        let target = std::fs::read_link(&cur).ok()?;
-        let target = if target.is_absolute() {
-            target
-        } else {
-            cur.parent()?.join(target)
-        };
-        if let Ok((p, _)) = shared.store_dir.parse_path_within(target.to_str()?) {
-            return Some(p);
-        }
-        cur = target;
-    }
-    None
-}
-
-/// Removes indirect roots whose client link is gone; returns Nix's
-/// messages for them.
-pub fn remove_stale_links(shared: &Shared) -> Vec<String> {
-    let auto = shared.nix_state_dir.join("gcroots").join("auto");
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(&auto) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        let Ok(target) = std::fs::read_link(&p) else {
-            continue;
-        };
-        let alive =
-            std::fs::symlink_metadata(&target).is_ok() && resolve_root(shared, &p).is_some();
-        if !alive {
-            out.push(format!(
-                "removing stale link from '{}' to '{}'",
-                p.display(),
-                target.display()
-            ));
-            let _ = std::fs::remove_file(&p);
-        }
-    }
-    out
-}
-
-/// Every root link with the store path it keeps alive.
-pub fn scan_roots(shared: &Shared) -> Vec<(String, StorePath)> {
-    let mut out = Vec::new();
-    let mut stack = vec![
-        shared.nix_state_dir.join("gcroots"),
-        shared.nix_state_dir.join("profiles"),
-    ];
-    let mut seen = std::collections::HashSet::new();
-    while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_dir() {
-                stack.push(p);
-            } else if ft.is_symlink() {
-                if let Some(sp) = resolve_root(shared, &p) {
-                    // Report indirect roots by the client's link, as Nix does.
-                    let shown = if p.starts_with(shared.nix_state_dir.join("gcroots/auto")) {
-                        std::fs::read_link(&p)
-                            .map(|t| t.to_string_lossy().into_owned())
-                            .unwrap_or_default()
-                    } else {
-                        p.to_string_lossy().into_owned()
-                    };
-                    out.push((shown, sp));
-                } else if std::fs::metadata(&p).map(|m| m.is_dir()).unwrap_or(false)
-                    && seen.insert(p.clone())
-                {
-                    stack.push(p);
-                }
-            }
-        }
-    }
-    out
-}
-
+/// FindRoots: permanent roots, run-time roots and temp roots; the latter
+/// two are `{censored}` for untrusted clients, as in Nix.
 pub async fn find_roots(s: &mut Session) -> Result<(), OpError> {
-    for l in remove_stale_links(&s.shared) {
-        s.log_line(nix_formats::wire::Verbosity::Info, &l);
-    }
-    let shared = s.shared.clone();
     let trusted = s.peer.trusted;
-    let roots = s
-        .blocking(move |st, _| {
-            let mut out = Vec::new();
-            for (link, p) in scan_roots(&shared) {
-                if st
-                    .catalogue
-                    .is_valid(&p)
-                    .map_err(|e| client_err(e.to_string()))?
-                {
-                    out.push((link, p));
-                }
+    let (roots, log) = s
+        .blocking(move |st, shared| {
+            let sd = &shared.store_dir;
+            let is_valid = |p: &StorePath| st.catalogue.is_valid(p).unwrap_or(false);
+            let mut finder = Finder::new(sd, &shared.nix_state_dir, &is_valid);
+            finder.permanent(&shared.nix_state_dir);
+            let mut roots = finder.roots;
+            let log = finder.log;
+            for (p, names) in find::runtime(sd, &is_valid, !trusted, std::process::id()) {
+                roots.entry(p).or_default().extend(names);
             }
             for (conn, p) in shared.temp_roots() {
-                if st
-                    .catalogue
-                    .is_valid(&p)
-                    .map_err(|e| client_err(e.to_string()))?
-                {
+                if is_valid(&p) {
                     let name = if trusted {
                         format!("{{temp:{conn}}}")
                     } else {
-                        "{censored}".to_owned()
+                        find::CENSORED.to_owned()
                     };
-                    out.push((name, p));
+                    roots.entry(p).or_default().insert(name);
                 }
             }
-            Ok(out)
+            Ok((roots, log))
         })
         .await?;
-    s.log(&nix_formats::wire::StderrMsg::Last);
+    for l in &log {
+        s.log_line(Verbosity::Info, l);
+    }
+    s.log(&StderrMsg::Last);
     let sd = s.shared.store_dir.clone();
-    let mut e = nix_formats::wire::Encoder::new(&mut s.wire.out, &s.cx);
-    e.u64(roots.len() as u64);
-    for (link, p) in roots {
-        e.str(&link);
-        e.str(&sd.display(&p));
+    let mut e = Encoder::new(&mut s.wire.out, &s.cx);
+    e.u64(roots.values().map(|links| links.len() as u64).sum());
+    for (p, links) in roots {
+        for link in links {
+            e.str(&link);
+            e.str(&sd.display(&p));
+        }
     }
     Ok(())
 }
 
+/// CollectGarbage, with this connection's `keep-*` settings.
 pub async fn collect_garbage(s: &mut Session, req: GcRequest) -> Result<(), OpError> {
     if req.ignore_liveness {
         return Err(client_err("you are not allowed to ignore liveness"));
     }
+    let overrides = s
+        .options
+        .as_ref()
+        .filter(|_| s.peer.trusted)
+        .map(|o| o.overrides.clone());
     let res = s
-        .blocking(move |st, shared| crate::gc::collect(st, shared, &req))
+        .blocking(move |st, shared| {
+            let keep = crate::gc::keep_for(shared, overrides.as_ref());
+            crate::gc::collect(st, shared, &req, keep)
+        })
         .await?;
     for l in &res.log {
-        s.log_line(nix_formats::wire::Verbosity::Info, l);
+        s.log_line(Verbosity::Info, l);
     }
-    if let Some(p) = &res.still_alive {
+    if let Some(p) = &res.refused {
         let shown = s.shared.store_dir.display(p);
-        return Err(crate::session::client_err(s.wording().still_alive(&shown)));
+        return Err(client_err(s.wording().still_alive(&shown)));
     }
-    s.log(&nix_formats::wire::StderrMsg::Last);
+    s.log(&StderrMsg::Last);
     let sd = s.shared.store_dir.clone();
-    let mut e = nix_formats::wire::Encoder::new(&mut s.wire.out, &s.cx);
+    let mut e = Encoder::new(&mut s.wire.out, &s.cx);
     let shown: Vec<String> = res.paths.iter().map(|p| sd.display(p)).collect();
     e.strings(shown.iter());
     e.u64(res.bytes_freed);
