@@ -190,12 +190,20 @@ async fn handshake(s: &mut Session) -> Result<(), WireIoError> {
         store_dir: s.shared.store_dir.clone(),
         ..s.cx.clone()
     };
-    // Nix ≤ 2.13 clients expect the daemon to create their per-user dirs.
-    if let Err(e) = crate::ops::roots::create_peer_dirs(&s.shared, &s.peer) {
-        eprintln!(
-            "pkgchain-daemon: creating the per-user directories of '{}': {e}",
-            s.peer.user
-        );
+    // Clients up to protocol 1.34 (Nix ≤ 2.14) expect the daemon to have
+    // made their per-user directories and its own user's (the 2.8 daemon's
+    // store does on opening); later daemons leave that to the client.
+    if !negotiated.version.at_least(35) {
+        let uid = rustix::process::getuid().as_raw();
+        let me = crate::server::user_name(uid);
+        let made = crate::ops::roots::create_user_dirs(&s.shared, &me, uid)
+            .and_then(|()| crate::ops::roots::create_peer_dirs(&s.shared, &s.peer));
+        if let Err(e) = made {
+            eprintln!(
+                "pkgchain-daemon: creating the per-user directories of '{}': {e}",
+                s.peer.user
+            );
+        }
     }
     s.log(&StderrMsg::Last);
     s.wire.flush().await?;

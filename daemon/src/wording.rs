@@ -41,6 +41,17 @@ impl Wording {
         }
     }
 
+    /// Where a sandboxed build's missing output was looked for: Nix 2.26
+    /// builds in `<drv>.chroot/root/…` where 2.8 used `<drv>.chroot/…`.
+    /// The build itself (shared by every client waiting for it) says it the
+    /// 2.8 way; this rewrites that for the session's client.
+    pub fn chroot_path(self, message: &str) -> String {
+        match self {
+            Wording::Nix2_26 => message.replace(".drv.chroot/", ".drv.chroot/root/"),
+            Wording::Nix2_8 | Wording::Nix2_15 => message.to_owned(),
+        }
+    }
+
     /// An upload refused for want of a trusted signature (Nix 2.12 changed
     /// "a valid signature" to "a signature by a trusted key").
     pub fn lacks_signature(self, shown_path: &str) -> String {

@@ -47,13 +47,10 @@ pub struct Failure {
 impl Failure {
     /// The message as the session's client generation words it.
     pub fn text(&self, wording: Wording, nix_command: bool) -> String {
+        let message = wording.chroot_path(&self.message);
         match &self.log_hint {
-            None => self.message.clone(),
-            Some(drv) => format!(
-                "{}\n{}",
-                self.message,
-                wording.full_log_hint(drv, nix_command)
-            ),
+            None => message,
+            Some(drv) => format!("{message}\n{}", wording.full_log_hint(drv, nix_command)),
         }
     }
 }

@@ -22,7 +22,9 @@ fn set_mode(d: &Path, mode: u32) -> std::io::Result<()> {
 
 /// What a 2.8 `LocalStore` creates when it opens: `profiles/`, `gcroots/`
 /// (with the `profiles` link when `gcroots/` is new), both `per-user/`
-/// directories (mode 0755), and the daemon's own user's directories.
+/// directories (mode 0755). The daemon's own user's directories follow
+/// with the first connection of a client that expects them (see the
+/// handshake in `session.rs`).
 pub fn init_state_dirs(shared: &Shared) -> std::io::Result<()> {
     let state = &shared.nix_state_dir;
     let profiles = state.join("profiles");
@@ -36,8 +38,7 @@ pub fn init_state_dirs(shared: &Shared) -> std::io::Result<()> {
         std::fs::create_dir_all(&d)?;
         set_mode(&d, 0o755)?;
     }
-    let uid = rustix::process::getuid().as_raw();
-    create_user_dirs(shared, &crate::server::user_name(uid), uid)
+    Ok(())
 }
 
 /// `profiles/per-user/<user>` and `gcroots/per-user/<user>`, mode 0755,
