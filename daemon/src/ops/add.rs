@@ -391,17 +391,30 @@ fn check_untrusted(shared: &Shared, info: &ValidPathInfo, wording: Wording) -> R
     Err(client_err(wording.lacks_signature(&sd.display(&info.path))))
 }
 
+/// Who uploads, and how their uploads are checked.
+#[derive(Debug, Clone, Copy)]
+struct Uploader {
+    /// The connection, whose temp roots the path joins.
+    conn: u64,
+    trusted: bool,
+    dont_check_sigs: bool,
+    wording: Wording,
+}
+
 /// Imports one path with known info from `input`.
 fn add_with_info(
     st: &mut Store,
     shared: &Shared,
-    conn: u64,
+    who: Uploader,
     info: ValidPathInfo,
-    trusted: bool,
-    dont_check_sigs: bool,
-    wording: Wording,
     input: impl BufRead,
 ) -> Result<PathRecord, OpError> {
+    let Uploader {
+        conn,
+        trusted,
+        dont_check_sigs,
+        wording,
+    } = who;
     let sd = &shared.store_dir;
     if !trusted || !dont_check_sigs {
         check_untrusted(shared, &info, wording)?;
@@ -465,11 +478,13 @@ pub async fn add_to_store_nar(
         add_with_info(
             &mut st,
             &shared,
-            conn,
+            Uploader {
+                conn,
+                trusted,
+                dont_check_sigs,
+                wording,
+            },
             info,
-            trusted,
-            dont_check_sigs,
-            wording,
             rx,
         )
     });
@@ -531,11 +546,13 @@ pub async fn add_multiple_to_store(
             add_with_info(
                 &mut st,
                 &shared,
-                conn,
+                Uploader {
+                    conn,
+                    trusted,
+                    dont_check_sigs,
+                    wording,
+                },
                 info,
-                trusted,
-                dont_check_sigs,
-                wording,
                 &mut rx,
             )?;
         }
