@@ -62,7 +62,7 @@ pub fn concurrent_load() -> Scenario {
     ))
     .step(Step::sh(
         "outputs",
-        "for r in r-*; do nix-store -q --requisites $r; done | sort -u | grep -e '-load-' | while read p; do echo \"$p $(cat $p/token 2>/dev/null || cat $p)\"; done",
+        "for r in r-*; do nix-store -q --requisites $r; done | sort -u | grep -e '-load-' | grep -v '[.]drv$' | while read p; do echo \"${p#*-} $(cat $p/token)\"; done",
     ))
     .step(Step::sh(
         "rss",
