@@ -26,7 +26,10 @@ fn flipped_byte_in_a_block_gives_eio_and_is_reported_by_both_verifiers() {
     let raw = &report.raw[0];
     let out = &raw.stdout;
     println!("{out}");
-    let ctx = format!("stdout:\n{out}\nstderr:\n{}\ndaemon log:\n{}", raw.stderr, report.daemon_log_tail);
+    let ctx = format!(
+        "stdout:\n{out}\nstderr:\n{}\ndaemon log:\n{}",
+        raw.stderr, report.daemon_log_tail
+    );
     assert_eq!(report.outcome.commands[0].exit, 0, "{ctx}");
     let field = |prefix: &str| -> String {
         out.lines()
@@ -58,19 +61,24 @@ fn flipped_byte_in_a_block_gives_eio_and_is_reported_by_both_verifiers() {
     let (rc, text) = section("verify");
     assert_ne!(rc, 0, "{ctx}");
     assert!(
-        text.lines().any(|l| l.starts_with(&format!("path '{path}' was modified! expected hash 'sha256:"))
-            && l.contains("', got 'sha256:")),
+        text.lines().any(|l| l.starts_with(&format!(
+            "path '{path}' was modified! expected hash 'sha256:"
+        )) && l.contains("', got 'sha256:")),
         "{text}"
     );
 
     let (rc, text) = section("pkg-verify");
     assert_ne!(rc, 0, "{ctx}");
     assert!(
-        text.lines().any(|l| l.contains(&format!("corrupt block {block}")) && l.contains(&path)),
+        text.lines()
+            .any(|l| l.contains(&format!("corrupt block {block}")) && l.contains(&path)),
         "{text}"
     );
 
     let (rc, text) = section("repair");
     assert_ne!(rc, 0, "{ctx}");
-    assert!(text.contains(&format!("cannot repair path '{path}'")), "{text}");
+    assert!(
+        text.contains(&format!("cannot repair path '{path}'")),
+        "{text}"
+    );
 }

@@ -40,13 +40,24 @@ fn kill_9_at_random_points_loses_nothing_and_leaves_nothing_partial() {
         .and_then(|l| l.strip_suffix(" ok"))
         .and_then(|n| n.parse().ok())
         .expect("the loop reports its iterations");
-    let lines = raw.stdout.lines().filter(|l| l.starts_with("iteration ")).count();
+    let lines = raw
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("iteration "))
+        .count();
     assert_eq!(lines, iterations);
     assert!(iterations >= 1);
     // The store directory agrees with the catalogue, byte for byte.
     let store = &report.outcome.store;
-    assert!(store.missing_entries.is_empty(), "{:?}", store.missing_entries);
+    assert!(
+        store.missing_entries.is_empty(),
+        "{:?}",
+        store.missing_entries
+    );
     for (path, facts) in &store.paths {
-        assert!(facts.dump_matches_nar_hash, "{path}: the store directory's NAR differs");
+        assert!(
+            facts.dump_matches_nar_hash,
+            "{path}: the store directory's NAR differs"
+        );
     }
 }

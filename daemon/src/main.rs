@@ -41,7 +41,8 @@ struct Args {
 /// detached (lazily, as `umount -l` does) so the store can be mounted
 /// afresh; a live mount of another process is left alone.
 fn detach_stale_mount(store_dir: &std::path::Path) -> Result<()> {
-    let notconn = |e: &std::io::Error| e.raw_os_error() == Some(rustix::io::Errno::NOTCONN.raw_os_error());
+    let notconn =
+        |e: &std::io::Error| e.raw_os_error() == Some(rustix::io::Errno::NOTCONN.raw_os_error());
     // The kernel may still answer `stat` of the root from its attribute
     // cache; opening the directory always asks the server.
     let probe = std::fs::metadata(store_dir).and_then(|_| std::fs::read_dir(store_dir).map(drop));
