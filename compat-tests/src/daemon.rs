@@ -136,6 +136,9 @@ impl Daemon {
             cmd.env("RUST_LOG", v);
         }
         let mut child = cmd.spawn().map_err(RunError::spawn(self.label()))?;
+        // Steps that kill and restart the daemon (crash tests) find it here.
+        fs::write(layout::DAEMON_PID, format!("{}\n", child.id()))
+            .map_err(RunError::io("write", layout::DAEMON_PID))?;
         let started = Instant::now();
         loop {
             if is_socket(Path::new(layout::SOCKET)) {
@@ -211,4 +214,24 @@ pub fn log_tail(n: usize) -> String {
     let text = String::from_utf8_lossy(&text);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Our daemon for the tests that run it alone: `PKGCHAIN_DAEMON`, or else
+/// the `pkgchain-daemon` built next to the test binary `test_exe` (`cargo
+/// test --workspace` builds it). Panics when there is neither.
+pub fn ours_for_test(test_exe: &Path) -> PathBuf {
+    if let Some(Daemon::Ours(p)) = Daemon::ours_from_env().expect("PKGCHAIN_DAEMON is usable") {
+        return p;
+    }
+    let beside = test_exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join("pkgchain-daemon"))
+        .expect("the test binary lies in target/<profile>/deps");
+    assert!(
+        beside.is_file(),
+        "no pkgchain-daemon at {} and {ENV_OURS} is unset: build it (cargo build -p daemon -p sandbox --bins) or set {ENV_OURS}",
+        beside.display()
+    );
+    beside
 }

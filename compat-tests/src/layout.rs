@@ -29,6 +29,8 @@ pub const CONF_DIR: &str = "/nix/compat/conf";
 pub const HOME: &str = "/nix/compat/home";
 /// Daemon log file.
 pub const DAEMON_LOG: &str = "/nix/compat/daemon.log";
+/// The process id of the daemon the runner started.
+pub const DAEMON_PID: &str = "/nix/compat/daemon.pid";
 /// The store directory.
 pub const STORE: &str = "/nix/store";
 /// The daemon socket (the default one, which `NIX_REMOTE=daemon` uses).

@@ -85,6 +85,7 @@ pub mod runner;
 pub mod scenario;
 pub mod scenarios;
 pub mod scenarios_env;
+pub mod scenarios_stress;
 pub mod users;
 
 pub use client::Client;

@@ -53,6 +53,7 @@ pub fn by_name(name: &str) -> Option<Scenario> {
         .into_iter()
         .chain(moving::all())
         .chain(crate::scenarios_env::single_daemon())
+        .chain(crate::scenarios_stress::all())
         .find(|s| s.name == name)
 }
 

@@ -35,6 +35,30 @@ struct Args {
     no_mount: bool,
 }
 
+/// A daemon that was killed (`kill -9`, OOM) leaves its FUSE mount behind
+/// with no one serving it: every access gives ENOTCONN, so neither
+/// `create_dir_all` nor a new mount on top can work. Such a mount is
+/// detached (lazily, as `umount -l` does) so the store can be mounted
+/// afresh; a live mount of another process is left alone.
+fn detach_stale_mount(store_dir: &std::path::Path) -> Result<()> {
+    let notconn =
+        |e: &std::io::Error| e.raw_os_error() == Some(rustix::io::Errno::NOTCONN.raw_os_error());
+    // The kernel may still answer `stat` of the root from its attribute
+    // cache; opening the directory always asks the server.
+    let probe = std::fs::metadata(store_dir).and_then(|_| std::fs::read_dir(store_dir).map(drop));
+    match probe {
+        Err(e) if notconn(&e) => {
+            eprintln!(
+                "pkgchain-daemon: '{}' is a stale mount (its server is gone); detaching it",
+                store_dir.display()
+            );
+            rustix::mount::unmount(store_dir, rustix::mount::UnmountFlags::DETACH)
+                .with_context(|| format!("detaching the stale mount at '{}'", store_dir.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let settings = Settings::load().context("reading nix.conf")?;
@@ -45,6 +69,7 @@ fn main() -> Result<()> {
     let session = if args.no_mount {
         None
     } else {
+        detach_stale_mount(std::path::Path::new(&args.store_dir))?;
         std::fs::create_dir_all(&args.store_dir)
             .with_context(|| format!("creating '{}'", args.store_dir))?;
         Some(

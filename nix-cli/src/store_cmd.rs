@@ -263,13 +263,25 @@ fn verify_all(state: &Path) -> Result<ExitCode> {
         b
     });
     let mut bad = 0;
+    // Which valid store paths each block belongs to, to name them.
+    let owners = block_owners(&store)?;
+    let named = |c: &Cid| -> String {
+        owners
+            .get(c)
+            .map(|ps| {
+                let sd = StoreDir::default();
+                let ps: Vec<String> = ps.iter().map(|p| format!("'{}'", sd.display(p))).collect();
+                format!(" (in store path {})", ps.join(", "))
+            })
+            .unwrap_or_default()
+    };
     for c in &cids {
         let path = store.blocks.path_of(c);
         let ok = std::fs::read(&path)
             .map_err(|e| e.to_string())
             .and_then(|d| verify(c, &d).map_err(|e| e.to_string()));
         if let Err(why) = ok {
-            eprintln!("corrupt block {c}: {why}");
+            eprintln!("corrupt block {c}{}: {why}", named(c));
             bad += 1;
         }
         if let Some(b) = &bar {
@@ -286,7 +298,7 @@ fn verify_all(state: &Path) -> Result<ExitCode> {
         .filter(|c| !store.blocks.has(c))
         .collect();
     for c in &missing {
-        eprintln!("missing block {c} (recorded in the catalogue)");
+        eprintln!("missing block {c} (recorded in the catalogue){}", named(c));
     }
     println!(
         "checked {} blocks: {} corrupt, {} missing",
@@ -299,6 +311,26 @@ fn verify_all(state: &Path) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// For each block, the valid store paths whose DAGs contain it (through
+/// the block links the catalogue records).
+fn block_owners(
+    store: &Store,
+) -> Result<std::collections::HashMap<Cid, BTreeSet<nix_formats::store_path::StorePath>>> {
+    let links = store.catalogue.all_links()?;
+    let mut owners: std::collections::HashMap<Cid, BTreeSet<_>> = Default::default();
+    for (p, root) in store.catalogue.all_paths()? {
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![root];
+        while let Some(c) = stack.pop() {
+            if seen.insert(c) {
+                owners.entry(c).or_default().insert(p.clone());
+                stack.extend(links.get(&c).into_iter().flatten().copied());
+            }
+        }
+    }
+    Ok(owners)
 }
 
 pub fn pin(state: &Path, cmd: PinCmd) -> Result<ExitCode> {

@@ -112,13 +112,36 @@ impl BlockStore {
         r
     }
 
+    /// The size of a block, from its file (the content is not read).
+    pub fn size(&self, cid: &Cid) -> Result<u64, BlockError> {
+        if cid.hash().code() == IDENTITY {
+            return Ok(cid.hash().digest().len() as u64);
+        }
+        match fs::metadata(self.path_of(cid)) {
+            Ok(m) if m.len() > MAX_BLOCK_SIZE => Err(BlockError::TooLarge {
+                cid: *cid,
+                size: m.len(),
+            }),
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(BlockError::Missing { cid: *cid }),
+            Err(source) => Err(BlockError::Io { cid: *cid, source }),
+        }
+    }
+
     /// Reads a block and checks it against its CID.
     pub fn get(&self, cid: &Cid) -> Result<Vec<u8>, BlockError> {
+        let data = self.get_unverified(cid)?;
+        verify(cid, &data)?;
+        Ok(data)
+    }
+
+    /// Reads a block as it is on disk, without checking it against its CID.
+    pub fn get_unverified(&self, cid: &Cid) -> Result<Vec<u8>, BlockError> {
         if cid.hash().code() == IDENTITY {
             return Ok(cid.hash().digest().to_vec());
         }
         let path = self.path_of(cid);
-        let data = match fs::metadata(&path) {
+        match fs::metadata(&path) {
             Ok(m) if m.len() > MAX_BLOCK_SIZE => {
                 return Err(BlockError::TooLarge {
                     cid: *cid,
@@ -131,9 +154,7 @@ impl BlockStore {
         .map_err(|source| match source.kind() {
             io::ErrorKind::NotFound => BlockError::Missing { cid: *cid },
             _ => BlockError::Io { cid: *cid, source },
-        })?;
-        verify(cid, &data)?;
-        Ok(data)
+        })
     }
 
     /// Makes every block written so far durable (one `syncfs` of the file

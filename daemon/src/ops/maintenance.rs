@@ -19,31 +19,47 @@ type Line = (Verbosity, String);
 /// are kept, with their messages: "checking link hashes..." covers Nix's
 /// `.links` directory, which a block store does not have (identical data is
 /// one block already), so that phase checks nothing. A damaged path is
-/// reported and counted as an error; `repair` cannot fetch it again without
-/// substituters, so it stays an error (Nix's `repairPath` would try to
-/// substitute or rebuild it).
+/// reported and counted as an error. A damaged block is reported as Nix
+/// reports a modified path, with the hash the stored bytes give. `repair`
+/// cannot fetch a damaged path again without substituters, so the op fails
+/// with Nix's `cannot repair path '…'` naming it (Nix's `repairPath` would
+/// try to substitute it, then rebuild its deriver).
 pub async fn verify_store(
     s: &mut Session,
     check_contents: bool,
-    _repair: bool,
+    repair: bool,
 ) -> Result<(), OpError> {
     let sd = s.shared.store_dir.clone();
-    let (lines, errors) = s
+    let (lines, errors, damaged) = s
         .blocking(move |st, _| verify(st, &sd, check_contents))
         .await?;
     for (level, l) in lines {
         s.log_line(level, &l);
     }
+    if repair {
+        if let Some(first) = damaged.first() {
+            // Nix's `repairPath` substitutes the path again or rebuilds its
+            // deriver, and fails with these words when it can do neither.
+            // There are no substituters yet, and rebuilding a valid path in
+            // place is not done, so a damaged path cannot be repaired.
+            return Err(client_err(format!("cannot repair path '{first}'")));
+        }
+    }
     s.reply(&errors)
 }
 
-fn verify(st: &Store, sd: &StoreDir, check_contents: bool) -> Result<(Vec<Line>, bool), OpError> {
+/// What [`verify`] found: the log lines, whether anything is wrong, and the
+/// paths whose contents are damaged.
+type Found = (Vec<Line>, bool, Vec<String>);
+
+fn verify(st: &Store, sd: &StoreDir, check_contents: bool) -> Result<Found, OpError> {
     let info = |l: &str| (Verbosity::Info, l.to_owned());
     let mut lines = vec![
         info("reading the Nix store..."),
         info("checking path existence..."),
     ];
     let mut errors = false;
+    let mut damaged = Vec::new();
     let dag = DagReader::new(&st.blocks);
     let paths = st
         .catalogue
@@ -62,7 +78,7 @@ fn verify(st: &Store, sd: &StoreDir, check_contents: bool) -> Result<(Vec<Line>,
         }
     }
     if !check_contents {
-        return Ok((lines, errors));
+        return Ok((lines, errors, damaged));
     }
     lines.push(info("checking link hashes..."));
     lines.push(info("checking store hashes..."));
@@ -85,6 +101,7 @@ fn verify(st: &Store, sd: &StoreDir, check_contents: bool) -> Result<(Vec<Line>,
             Ok(_) => {
                 let got = h.finish();
                 if got != rec.nar_hash {
+                    damaged.push(shown.clone());
                     lines.push((
                         Verbosity::Error,
                         format!(
@@ -97,15 +114,26 @@ fn verify(st: &Store, sd: &StoreDir, check_contents: bool) -> Result<(Vec<Line>,
                 }
             }
             Err(e) => {
-                lines.push((
-                    Verbosity::Error,
-                    format!("error: path '{shown}' is corrupt: {}", chain(&e)),
-                ));
+                // A block that does not match its CID: say what the stored
+                // bytes hash to, in Nix's words, when they still form a NAR
+                // (a damaged file's content); otherwise why not.
+                let mut h = Hasher::new(HashAlgo::Sha256);
+                let raw = DagReader::unverified(&st.blocks);
+                let line = match store_ipfs::nar_dag::export_nar(&raw, root, &mut h) {
+                    Ok(_) => format!(
+                        "path '{shown}' was modified! expected hash '{}', got '{}'",
+                        rec.nar_hash.to_prefixed_nix32(),
+                        h.finish().to_prefixed_nix32()
+                    ),
+                    Err(_) => format!("error: path '{shown}' is corrupt: {}", chain(&e)),
+                };
+                lines.push((Verbosity::Error, line));
+                damaged.push(shown.clone());
                 errors = true;
             }
         }
     }
-    Ok((lines, errors))
+    Ok((lines, errors, damaged))
 }
 
 /// OptimiseStore: Nix replaces identical files by hard links and reports
