@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::outputs::{Output, prepare_output};
 use crate::ops::query::output_map;
+use crate::phases::{self, Phase};
 use crate::ops::read_derivation;
 use crate::session::{OpError, chain};
 use crate::shared::Shared;
@@ -236,6 +237,7 @@ pub async fn build_one(
     let sd = shared.store_dir.clone();
     let shown = sd.display(&drv_path);
     let state = shared.state_dir.clone();
+    let t_prepare = std::time::Instant::now();
     let (drv, closure, outputs) = {
         let (sd, drv_path, state) = (sd.clone(), drv_path.clone(), state.clone());
         tokio::task::spawn_blocking(move || -> Result<_, Failure> {
@@ -254,6 +256,8 @@ pub async fn build_one(
         .await
         .map_err(|e| fail(e.to_string()))??
     };
+    phases::add(Phase::Prepare, t_prepare);
+    let t_setup = std::time::Instant::now();
     shared.forget_store_entries(outputs.values().flatten());
     let mut out_paths: BTreeMap<String, StorePath> = BTreeMap::new();
     for (name, p) in &outputs {
@@ -346,7 +350,8 @@ pub async fn build_one(
         // Unsandboxed builds share the host's network, as in Nix.
         spec.network = true;
     }
-    let started = std::time::SystemTime::now();
+    phases::add(Phase::Setup, t_setup);
+    let t_sandbox = std::time::Instant::now();
     let mut child = tokio::process::Command::new(helper_path())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -394,8 +399,10 @@ pub async fn build_one(
         .map_err(|e| fail(format!("sandbox helper: {e}")))?;
     let helper_err = err_task.await.unwrap_or_default();
     let outcome = Outcome::decode(status, &helper_err);
+    phases::add(Phase::Sandbox, t_sandbox);
+    let t_log = std::time::Instant::now();
     let _ = crate::logs::write_log(&shared.log_dir, &drv_path, &full_log);
-    let _ = started;
+    phases::add(Phase::Cleanup, t_log);
     if !outcome.is_success() {
         let tail: Vec<Vec<u8>> = tail.into_iter().collect();
         if !check {
@@ -418,11 +425,15 @@ pub async fn build_one(
         let _ = make_writable_and_remove(&work);
         return r;
     }
+    let t_register = std::time::Instant::now();
     let result = register_all(&shared, &drv_path, &drv, &root, &closure, &out_paths).await;
+    phases::add(Phase::Register, t_register);
+    let t_cleanup = std::time::Instant::now();
     let _ = make_writable_and_remove(&work);
     if !shared.settings.sandbox {
         let _ = make_writable_and_remove(&build_dir);
     }
+    phases::add(Phase::Cleanup, t_cleanup);
     result
 }
 
