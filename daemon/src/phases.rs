@@ -72,7 +72,10 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(2));
         add(Phase::Cleanup, t);
         let r = report();
-        let line = r.lines().find(|l| l.starts_with("phase cleanup ")).expect("line");
+        let line = r
+            .lines()
+            .find(|l| l.starts_with("phase cleanup "))
+            .expect("line");
         let f: Vec<&str> = line.split(' ').collect();
         assert!(f[2].parse::<u64>().expect("count") >= 1);
         assert!(f[3].parse::<f64>().expect("secs") >= 0.002);

@@ -15,8 +15,8 @@ use tokio::sync::mpsc;
 
 use super::outputs::{Output, prepare_output};
 use crate::ops::query::output_map;
-use crate::phases::{self, Phase};
 use crate::ops::read_derivation;
+use crate::phases::{self, Phase};
 use crate::session::{OpError, chain};
 use crate::shared::Shared;
 use crate::wording::Wording;
@@ -313,7 +313,7 @@ pub async fn build_one(
                 Err(e)
             }
         };
-        let _ = make_writable_and_remove(&work);
+        remove_in_background(&work);
         return r;
     }
     // Without `build-users-group`, Nix builds as the daemon's own user,
@@ -408,7 +408,7 @@ pub async fn build_one(
         if !check {
             keep_leftovers(&shared, &root, &out_paths).await;
         }
-        let _ = make_writable_and_remove(&work);
+        remove_in_background(&work);
         if !settings.sandbox {
             let _ = make_writable_and_remove(&build_dir);
         }
@@ -422,14 +422,14 @@ pub async fn build_one(
     }
     if check {
         let r = compare_outputs(&state, &sd, &drv_path, &root, &out_paths, settings.sandbox).await;
-        let _ = make_writable_and_remove(&work);
+        remove_in_background(&work);
         return r;
     }
     let t_register = std::time::Instant::now();
     let result = register_all(&shared, &drv_path, &drv, &root, &closure, &out_paths).await;
     phases::add(Phase::Register, t_register);
     let t_cleanup = std::time::Instant::now();
-    let _ = make_writable_and_remove(&work);
+    remove_in_background(&work);
     if !shared.settings.sandbox {
         let _ = make_writable_and_remove(&build_dir);
     }
@@ -689,6 +689,26 @@ async fn compare_outputs(
 fn host_output(root: &Path, sd: &StoreDir, p: &StorePath) -> PathBuf {
     root.join(sd.as_str().trim_start_matches('/'))
         .join(p.to_string())
+}
+
+/// Takes a finished build's directory out of the way at once (one rename
+/// to a name no build uses) and removes it on another thread: removing
+/// the chroot's mount points costs milliseconds the client need not wait.
+fn remove_in_background(dir: &Path) {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let Some(parent) = dir.parent() else {
+        let _ = make_writable_and_remove(dir);
+        return;
+    };
+    let trash = parent.join(format!(".trash-{}-{n}", std::process::id()));
+    if std::fs::rename(dir, &trash).is_err() {
+        let _ = make_writable_and_remove(dir);
+        return;
+    }
+    std::thread::spawn(move || {
+        let _ = make_writable_and_remove(&trash);
+    });
 }
 
 /// Build outputs are read-only trees owned by the build user; make them
