@@ -17,6 +17,7 @@ pub mod io;
 pub mod logs;
 pub mod ops;
 pub mod payload;
+pub mod phases;
 pub mod server;
 pub mod session;
 pub mod shared;

@@ -18,7 +18,12 @@ pub fn write_log(log_dir: &Path, drv: &StorePath, data: &[u8]) -> std::io::Resul
     let p = log_path(log_dir, drv);
     let dir = p.parent().expect("log path has a parent");
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
+    // Named after the log too: builds running at once share the directory.
+    let name = p
+        .file_name()
+        .expect("log path has a name")
+        .to_string_lossy();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(data)?;
     drop(f);

@@ -99,6 +99,16 @@ fn main() -> Result<()> {
         let listener = daemon::server::bind(&args.socket)
             .with_context(|| format!("binding '{}'", args.socket.display()))?;
         eprintln!("pkgchain-daemon: listening on {}", args.socket.display());
+        // SIGUSR1: print where build time went so far.
+        let mut usr1 =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+                .context("SIGUSR1 handler")?;
+        eprintln!("pkgchain-daemon: SIGUSR1 prints where build time went");
+        tokio::spawn(async move {
+            while usr1.recv().await.is_some() {
+                eprint!("{}", daemon::phases::report());
+            }
+        });
         let stop = async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

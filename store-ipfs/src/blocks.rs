@@ -165,6 +165,19 @@ impl BlockStore {
         Ok(())
     }
 
+    /// Makes the given blocks durable: fsyncs each block file (whichever
+    /// writer's copy is there), then the directory holding their names.
+    /// Identity CIDs have no file.
+    pub fn sync_each(&self, cids: &[Cid]) -> io::Result<()> {
+        for cid in cids {
+            if cid.hash().code() == IDENTITY {
+                continue;
+            }
+            fs::File::open(self.path_of(cid))?.sync_data()?;
+        }
+        fs::File::open(&self.dir)?.sync_all()
+    }
+
     /// Removes a block file (GC).
     pub fn remove(&self, cid: &Cid) -> io::Result<()> {
         let p = self.path_of(cid);

@@ -87,6 +87,7 @@ pub fn collect(
             .blocks
             .clean_tmp()
             .map_err(io_err("block temp dir", &dir))?;
+        remove_stale_trash(&dir);
     }
     let (_, dangling) = store.pins.list().map_err(io_err("pins", store.state()))?;
     let live = live_blocks(store, extra)?;
@@ -147,13 +148,35 @@ pub fn collect(
             fs::rename(&t, dir.join(&name)).map_err(io_err("block", &t))?;
             report.restored += 1;
         } else {
-            match fs::remove_file(&t) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(io_err("block", &t)(e));
-                }
-                _ => report.removed.push(c),
-            }
+            report.removed.push(c);
         }
     }
+    // What is left in the trash is gone from the store; unlinking it takes
+    // a while (about a millisecond a file on a busy disk), so it happens
+    // on another thread under a name of its own, after the caller returns.
+    let n = TRASH_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let doomed = dir.join(format!(".trash-{}-{n}", std::process::id()));
+    fs::rename(&trash, &doomed).map_err(io_err("trash", &trash))?;
+    std::thread::spawn(move || {
+        let _ = fs::remove_dir_all(&doomed);
+    });
     Ok(report)
+}
+
+static TRASH_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Removes the trash directories of collections in processes that are
+/// gone (they died before their removal thread finished).
+fn remove_stale_trash(dir: &std::path::Path) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(".trash-")) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| !crate::pins::pid_alive(p)) {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
 }

@@ -77,6 +77,10 @@ pub struct Store {
     pub pins: Pins,
 }
 
+/// Up to this many fresh blocks are made durable by fsyncing each (a
+/// trivial build's output or a `.drv` is one or two); more take a `syncfs`.
+const FSYNC_EACH_MAX: usize = 64;
+
 /// A held `gc.lock` (shared for writers, exclusive for GC).
 #[derive(Debug)]
 pub struct GcLock {
@@ -130,16 +134,32 @@ impl Store {
             temp,
             records: Vec::new(),
             seen: HashSet::new(),
+            fresh: Vec::new(),
             pool: None,
         })
+    }
+
+    /// Makes blocks this process wrote (and did not find registered)
+    /// durable before anything that needs them is registered: a few are
+    /// fsynced one by one, with their directory; many take one `syncfs`,
+    /// which is cheaper than that but flushes the whole file system
+    /// (everything other processes have written too).
+    pub fn make_durable(&self, fresh: &[Cid]) -> Result<(), StoreError> {
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let r = if fresh.len() <= FSYNC_EACH_MAX {
+            self.blocks.sync_each(fresh)
+        } else {
+            self.blocks.sync()
+        };
+        r.map_err(io_err("block store", self.blocks.dir()))
     }
 
     /// Makes the writer's blocks durable and registers a path that needs them.
     /// Returns false if the path was valid already.
     pub fn commit_path(&mut self, w: Written, rec: &PathRecord) -> Result<bool, StoreError> {
-        self.blocks
-            .sync()
-            .map_err(io_err("block store", self.blocks.dir()))?;
+        self.make_durable(&w.fresh)?;
         let _lock = self.lock(false)?;
         let r = self.catalogue.register(rec, &w.records)?;
         drop(w.temp);
@@ -183,7 +203,21 @@ impl Store {
                 links,
             });
         }
-        self.commit_pin(Written { temp, records }, user, prog, root)
+        // Blocks put there by others: no telling which are durable yet.
+        self.blocks
+            .sync()
+            .map_err(io_err("block store", self.blocks.dir()))?;
+        let fresh = Vec::new();
+        self.commit_pin(
+            Written {
+                temp,
+                records,
+                fresh,
+            },
+            user,
+            prog,
+            root,
+        )
     }
 
     /// Makes the writer's blocks durable and pins `root` for `user`/`prog`.
@@ -194,9 +228,7 @@ impl Store {
         prog: &str,
         root: &Cid,
     ) -> Result<PathBuf, StoreError> {
-        self.blocks
-            .sync()
-            .map_err(io_err("block store", self.blocks.dir()))?;
+        self.make_durable(&w.fresh)?;
         let _lock = self.lock(false)?;
         self.catalogue.register_blocks(&w.records)?;
         let link = self
@@ -265,9 +297,7 @@ impl Store {
             },
         })?;
         let written = w.finish()?;
-        self.blocks
-            .sync()
-            .map_err(io_err("block store", self.blocks.dir()))?;
+        self.make_durable(&written.fresh)?;
         let _lock = self.lock(false)?;
         let added = self
             .catalogue
@@ -335,9 +365,11 @@ impl Store {
     /// one `syncfs`, in one transaction. Paths that were valid already keep
     /// their record. Returns the records as registered.
     pub fn commit_prepared(&mut self, paths: Vec<Prepared>) -> Result<Vec<PathRecord>, StoreError> {
-        self.blocks
-            .sync()
-            .map_err(io_err("block store", self.blocks.dir()))?;
+        let fresh: Vec<Cid> = paths
+            .iter()
+            .flat_map(|p| p.written.fresh.iter().copied())
+            .collect();
+        self.make_durable(&fresh)?;
         let _lock = self.lock(false)?;
         let items: Vec<(&PathRecord, &[BlockRecord])> = paths
             .iter()
@@ -370,6 +402,9 @@ pub struct Prepared {
 pub struct Written {
     temp: TempPin,
     pub records: Vec<BlockRecord>,
+    /// Blocks written by this writer (not registered when it looked):
+    /// the ones to make durable before registering.
+    fresh: Vec<Cid>,
 }
 
 /// Writes block files on background threads: creating files is mostly
@@ -445,6 +480,7 @@ pub struct DagWriter<'a> {
     temp: TempPin,
     records: Vec<BlockRecord>,
     seen: HashSet<Cid>,
+    fresh: Vec<Cid>,
     pool: Option<WriterPool>,
 }
 
@@ -459,6 +495,7 @@ impl DagWriter<'_> {
         Ok(Written {
             temp: self.temp,
             records: self.records,
+            fresh: self.fresh,
         })
     }
 }
@@ -478,6 +515,7 @@ impl BlockSink for DagWriter<'_> {
                 .get_or_insert_with(|| WriterPool::new(&self.store.blocks));
             pool.send(*cid, block.to_vec())
                 .map_err(io_err("block", dir))?;
+            self.fresh.push(*cid);
         }
         let links = if cid.codec() == DAG_PB {
             node::decode_node(block)

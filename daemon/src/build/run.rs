@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use super::outputs::{Output, prepare_output};
 use crate::ops::query::output_map;
 use crate::ops::read_derivation;
+use crate::phases::{self, Phase};
 use crate::session::{OpError, chain};
 use crate::shared::Shared;
 use crate::wording::Wording;
@@ -233,6 +234,7 @@ pub async fn build_one(
     let sd = shared.store_dir.clone();
     let shown = sd.display(&drv_path);
     let state = shared.state_dir.clone();
+    let t_prepare = std::time::Instant::now();
     let (drv, closure, outputs) = {
         let (sd, drv_path, state) = (sd.clone(), drv_path.clone(), state.clone());
         tokio::task::spawn_blocking(move || -> Result<_, Failure> {
@@ -251,6 +253,8 @@ pub async fn build_one(
         .await
         .map_err(|e| fail(e.to_string()))??
     };
+    phases::add(Phase::Prepare, t_prepare);
+    let t_setup = std::time::Instant::now();
     shared.forget_store_entries(outputs.values().flatten());
     let mut out_paths: BTreeMap<String, StorePath> = BTreeMap::new();
     for (name, p) in &outputs {
@@ -306,7 +310,7 @@ pub async fn build_one(
                 Err(e)
             }
         };
-        let _ = make_writable_and_remove(&work);
+        remove_in_background(&work);
         return r;
     }
     // Without `build-users-group`, Nix builds as the daemon's own user,
@@ -343,7 +347,8 @@ pub async fn build_one(
         // Unsandboxed builds share the host's network, as in Nix.
         spec.network = true;
     }
-    let started = std::time::SystemTime::now();
+    phases::add(Phase::Setup, t_setup);
+    let t_sandbox = std::time::Instant::now();
     let mut child = tokio::process::Command::new(helper_path())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -391,14 +396,16 @@ pub async fn build_one(
         .map_err(|e| fail(format!("sandbox helper: {e}")))?;
     let helper_err = err_task.await.unwrap_or_default();
     let outcome = Outcome::decode(status, &helper_err);
+    phases::add(Phase::Sandbox, t_sandbox);
+    let t_log = std::time::Instant::now();
     let _ = crate::logs::write_log(&shared.log_dir, &drv_path, &full_log);
-    let _ = started;
+    phases::add(Phase::Cleanup, t_log);
     if !outcome.is_success() {
         let tail: Vec<Vec<u8>> = tail.into_iter().collect();
         if !check {
             keep_leftovers(&shared, &root, &out_paths).await;
         }
-        let _ = make_writable_and_remove(&work);
+        remove_in_background(&work);
         if !settings.sandbox {
             let _ = make_writable_and_remove(&build_dir);
         }
@@ -412,14 +419,18 @@ pub async fn build_one(
     }
     if check {
         let r = compare_outputs(&state, &sd, &drv_path, &root, &out_paths, settings.sandbox).await;
-        let _ = make_writable_and_remove(&work);
+        remove_in_background(&work);
         return r;
     }
+    let t_register = std::time::Instant::now();
     let result = register_all(&shared, &drv_path, &drv, &root, &closure, &out_paths).await;
-    let _ = make_writable_and_remove(&work);
+    phases::add(Phase::Register, t_register);
+    let t_cleanup = std::time::Instant::now();
+    remove_in_background(&work);
     if !shared.settings.sandbox {
         let _ = make_writable_and_remove(&build_dir);
     }
+    phases::add(Phase::Cleanup, t_cleanup);
     result
 }
 
@@ -675,6 +686,26 @@ async fn compare_outputs(
 fn host_output(root: &Path, sd: &StoreDir, p: &StorePath) -> PathBuf {
     root.join(sd.as_str().trim_start_matches('/'))
         .join(p.to_string())
+}
+
+/// Takes a finished build's directory out of the way at once (one rename
+/// to a name no build uses) and removes it on another thread: removing
+/// the chroot's mount points costs milliseconds the client need not wait.
+fn remove_in_background(dir: &Path) {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let Some(parent) = dir.parent() else {
+        let _ = make_writable_and_remove(dir);
+        return;
+    };
+    let trash = parent.join(format!(".trash-{}-{n}", std::process::id()));
+    if std::fs::rename(dir, &trash).is_err() {
+        let _ = make_writable_and_remove(dir);
+        return;
+    }
+    std::thread::spawn(move || {
+        let _ = make_writable_and_remove(&trash);
+    });
 }
 
 /// Build outputs are read-only trees owned by the build user; make them

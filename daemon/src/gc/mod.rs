@@ -37,6 +37,7 @@ use nix_formats::store_path::StorePath;
 use nix_formats::wire::{GcAction, GcRequest};
 use store_ipfs::store::Store;
 
+use crate::phases::{self, Phase};
 use crate::session::{OpError, chain, client_err};
 use crate::shared::Shared;
 use find::Finder;
@@ -168,6 +169,7 @@ pub fn collect(
     // rooted (temp root) by its client before, which sticks.
     res.log
         .push("finding garbage collector roots...".to_owned());
+    let t = std::time::Instant::now();
     {
         let is_valid = |p: &StorePath| st.catalogue.is_valid(p).unwrap_or(false);
         let mut finder = Finder::new(sd, &shared.nix_state_dir, &is_valid);
@@ -177,6 +179,8 @@ pub fn collect(
         roots.extend(find::runtime(sd, &is_valid, true, std::process::id()).into_keys());
     }
 
+    phases::add(Phase::GcRoots, t);
+    let t = std::time::Instant::now();
     let lock = st.lock(true).map_err(|e| client_err(chain(&e)))?;
     let graph = Graph::new(st.catalogue.gc_facts().map_err(|e| client_err(chain(&e)))?);
     // What failed builds left in the store directory: not valid, so garbage
@@ -276,7 +280,10 @@ pub fn collect(
     }
     res.paths = doomed.into_iter().collect();
     res.log.push("deleting unused links...".to_owned());
+    phases::add(Phase::GcPaths, t);
+    let t = std::time::Instant::now();
     let blocks = store_ipfs::gc::collect(st, &(), false).map_err(|e| client_err(chain(&e)))?;
+    phases::add(Phase::GcBlocks, t);
     res.bytes_freed = blocks.bytes_freed;
     Ok(res)
 }

@@ -333,6 +333,7 @@ pub async fn add_text_to_store(
 ) -> Result<(), OpError> {
     let sd = s.shared.store_dir.clone();
     let conn = s.id;
+    let t = std::time::Instant::now();
     let rec = s
         .blocking(move |st, shared| {
             let root = |p: &StorePath| shared.add_temp_root(conn, p.clone());
@@ -349,6 +350,7 @@ pub async fn add_text_to_store(
             )
         })
         .await?;
+    crate::phases::add(crate::phases::Phase::AddText, t);
     let shown = s.shared.store_dir.display(&rec.path);
     s.reply(shown.as_str())
 }
