@@ -15,25 +15,12 @@
 
 use std::path::PathBuf;
 
-use compat_tests::daemon::ENV_OURS;
+use compat_tests::daemon::ours_for_test;
 use compat_tests::{Daemon, Harness, scenarios};
 
 fn ours() -> PathBuf {
-    if let Some(Daemon::Ours(p)) = Daemon::ours_from_env().expect("PKGCHAIN_DAEMON is usable") {
-        return p;
-    }
     let exe = std::env::current_exe().expect("the test binary has a path");
-    let beside = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("pkgchain-daemon"))
-        .expect("the test binary lies in target/<profile>/deps");
-    assert!(
-        beside.is_file(),
-        "no pkgchain-daemon at {} and {ENV_OURS} is unset: build it (cargo build -p daemon -p sandbox --bins) or set {ENV_OURS}",
-        beside.display()
-    );
-    beside
+    ours_for_test(&exe)
 }
 
 #[test]
