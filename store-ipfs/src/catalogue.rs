@@ -322,17 +322,28 @@ impl Catalogue {
 
     /// Every valid path with its root CID.
     pub fn all_paths(&self) -> Result<Vec<(StorePath, Cid)>, CatalogueError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT path, root FROM paths ORDER BY path")?;
+        self.paths_and_roots(
+            "SELECT path, root FROM paths ORDER BY path",
+            ("path", "root CID"),
+        )
+    }
+
+    /// `(path, root)` rows of `sql`; `what` names a bad path and a bad root
+    /// in errors.
+    fn paths_and_roots(
+        &self,
+        sql: &str,
+        what: (&'static str, &'static str),
+    ) -> Result<Vec<(StorePath, Cid)>, CatalogueError> {
+        let mut st = self.conn.prepare_cached(sql)?;
         let rows = st.query_map([], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
         })?;
         let mut out = Vec::new();
         for row in rows {
             let (p, root) = row?;
-            let path = StorePath::from_base_name(&p).map_err(|_| corrupt("path", &p))?;
-            let root = Cid::try_from(root.as_slice()).map_err(|_| corrupt("root CID", &p))?;
+            let path = StorePath::from_base_name(&p).map_err(|_| corrupt(what.0, &p))?;
+            let root = Cid::try_from(root.as_slice()).map_err(|_| corrupt(what.1, &p))?;
             out.push((path, root));
         }
         Ok(out)
@@ -483,21 +494,10 @@ impl Catalogue {
 
     /// Every leftover with its root CID, by path.
     pub fn leftovers(&self) -> Result<Vec<(StorePath, Cid)>, CatalogueError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT path, root FROM leftovers ORDER BY path")?;
-        let rows = st.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (p, root) = row?;
-            let path = StorePath::from_base_name(&p).map_err(|_| corrupt("leftover", &p))?;
-            let root =
-                Cid::try_from(root.as_slice()).map_err(|_| corrupt("leftover root CID", &p))?;
-            out.push((path, root));
-        }
-        Ok(out)
+        self.paths_and_roots(
+            "SELECT path, root FROM leftovers ORDER BY path",
+            ("leftover", "leftover root CID"),
+        )
     }
 
     /// Forgets the leftovers at `paths` (those that are not leftovers are
