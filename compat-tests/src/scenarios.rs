@@ -43,15 +43,14 @@ pub fn all() -> Vec<Scenario> {
         hello(),
     ];
     all.extend(crate::scenarios_env::all());
+    all.extend(moving::all());
     all
 }
 
-/// The scenario called `name` (here, in a submodule such as [`moving`], or
-/// run against one daemon only).
+/// The scenario called `name` (also those run against one daemon only).
 pub fn by_name(name: &str) -> Option<Scenario> {
     all()
         .into_iter()
-        .chain(moving::all())
         .chain(crate::scenarios_env::single_daemon())
         .chain(crate::scenarios_stress::all())
         .find(|s| s.name == name)

@@ -61,4 +61,12 @@ scenario_tests!(
     env_user,
     user_refused,
     allowed_users,
+    // scenarios/moving.rs
+    sign_export_import,
+    binary_cache,
+    dump_restore,
+    verify_optimise,
+    add_fixed_forms,
+    build_logs,
+    profile_closure,
 );
