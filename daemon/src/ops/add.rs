@@ -403,6 +403,17 @@ struct Uploader {
     wording: Wording,
 }
 
+impl Uploader {
+    fn of(s: &Session, dont_check_sigs: bool) -> Self {
+        Uploader {
+            conn: s.id,
+            trusted: s.peer.trusted,
+            dont_check_sigs,
+            wording: s.wording(),
+        }
+    }
+}
+
 /// Imports one path with known info from `input`.
 fn add_with_info(
     st: &mut Store,
@@ -472,23 +483,10 @@ pub async fn add_to_store_nar(
     let (tx, rx) = payload::channel();
     let store = s.store()?;
     let shared = s.shared.clone();
-    let trusted = s.peer.trusted;
-    let wording = s.wording();
-    let conn = s.id;
+    let who = Uploader::of(s, dont_check_sigs);
     let work = tokio::task::spawn_blocking(move || {
         let mut st = store.lock().expect("store lock");
-        add_with_info(
-            &mut st,
-            &shared,
-            Uploader {
-                conn,
-                trusted,
-                dont_check_sigs,
-                wording,
-            },
-            info,
-            rx,
-        )
+        add_with_info(&mut st, &shared, who, info, rx)
     });
     let cx = s.cx.clone();
     payload::pump_framed(&mut s.wire, &cx, tx).await?;
@@ -533,30 +531,17 @@ pub async fn add_multiple_to_store(
     let (tx, mut rx) = payload::channel();
     let store = s.store()?;
     let shared = s.shared.clone();
-    let trusted = s.peer.trusted;
-    let wording = s.wording();
+    let who = Uploader::of(s, dont_check_sigs);
     let item_cx = WireContext {
         version: ProtocolVersion::new(1, 16),
         ..s.cx.clone()
     };
-    let conn = s.id;
     let work = tokio::task::spawn_blocking(move || -> Result<(), OpError> {
         let mut st = store.lock().expect("store lock");
         let count = read_wire(&mut rx, &item_cx, |d| d.u64())?;
         for _ in 0..count {
             let info = read_wire(&mut rx, &item_cx, ValidPathInfo::decode)?;
-            add_with_info(
-                &mut st,
-                &shared,
-                Uploader {
-                    conn,
-                    trusted,
-                    dont_check_sigs,
-                    wording,
-                },
-                info,
-                &mut rx,
-            )?;
+            add_with_info(&mut st, &shared, who, info, &mut rx)?;
         }
         Ok(())
     });
