@@ -290,7 +290,7 @@ pub async fn build_one(
         .map_err(|e| fail(format!("sandbox helper: {e}")))?;
     let helper_err = err_task.await.unwrap_or_default();
     let outcome = Outcome::decode(status, &helper_err);
-    let _ = crate::logs::write_log(&shared.log_dir, &drv_path, &full_log);
+    let _ = crate::logs::write_log(&shared.log_dir, &drv_path, full_log.as_slice());
     let _ = started;
     if !outcome.is_success() {
         let tail: Vec<Vec<u8>> = tail.into_iter().collect();
