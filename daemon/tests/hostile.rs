@@ -936,3 +936,34 @@ fn legacy_inline_nars_cut_off_or_invalid_leave_nothing_behind() {
     assert_eq!(shown, d.path(&flat_path("legacy-whole")));
     well_behaved(&d, "after-legacy");
 }
+
+/// AddBuildLog streams the log to its file (readable by every user, as
+/// clients read logs themselves) instead of holding it.
+#[test]
+fn build_logs_are_streamed_to_their_file() {
+    let log = noise(80 << 20, 3);
+    within_memory("build log", |d| {
+        let drv = some_path(d, "logged.drv");
+        let mut c = Client::open(d, V2_8);
+        c.send_request(&Request::AddBuildLog(drv.clone()));
+        c.send_framed(&log).unwrap();
+        c.read_stderr().expect("AddBuildLog");
+        assert_eq!(c.read::<u64>().unwrap(), 1);
+        let base = drv.to_string();
+        let file = d
+            .dir
+            .path()
+            .join("var/log/drvs")
+            .join(&base[..2])
+            .join(&base[2..]);
+        let meta = std::fs::metadata(&file).expect("the log file");
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            0o644
+        );
+        assert!(
+            std::fs::read(&file).unwrap() == log,
+            "the log file holds other bytes"
+        );
+    });
+}

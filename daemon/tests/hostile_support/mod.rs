@@ -3,7 +3,9 @@
 //! a raw-bytes client built on `nix_formats::wire`.
 //!
 //! Timeouts here only keep a broken daemon from hanging the test run;
-//! nothing asserts how fast anything happened.
+//! nothing asserts how fast anything happened. `HOSTILE_DAEMON=/path/to/
+//! pkgchain-daemon` runs the tests against another build (an older one, to
+//! see what it did).
 
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -48,7 +50,11 @@ impl Daemon {
         std::fs::create_dir_all(&store).unwrap();
         std::fs::write(conf.join("nix.conf"), "trusted-users = root\n").unwrap();
         let log = std::fs::File::create(root.join("daemon.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_pkgchain-daemon"))
+        let bin = std::env::var_os("HOSTILE_DAEMON").map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_pkgchain-daemon")),
+            PathBuf::from,
+        );
+        let child = Command::new(bin)
             .arg("--state-dir")
             .arg(&state)
             .arg("--socket")
