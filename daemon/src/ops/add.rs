@@ -285,10 +285,8 @@ pub async fn add_to_store(
         add_dump(&mut st, &sd, &name, method, algo, refs, rx)
     });
     let cx = s.cx.clone();
-    payload::pump_framed(&mut s.wire, &cx, tx, None).await?;
-    let rec = work
-        .await
-        .map_err(|e| client_err(format!("internal error: {e}")))??;
+    let pumped = payload::pump_framed(&mut s.wire, &cx, tx, None).await;
+    let rec = after_upload(pumped, work).await?;
     s.shared.add_temp_root(s.id, rec.path.clone());
     s.reply(&ValidPathInfo {
         path: rec.path.clone(),
@@ -343,10 +341,8 @@ pub async fn add_to_store_legacy(
             rx,
         )
     });
-    payload::pump_inline_nar(&mut s.wire, tx).await?;
-    let rec = work
-        .await
-        .map_err(|e| client_err(format!("internal error: {e}")))??;
+    let pumped = payload::pump_inline_nar(&mut s.wire, tx).await;
+    let rec = after_upload(pumped, work).await?;
     s.shared.add_temp_root(s.id, rec.path.clone());
     let shown = s.shared.store_dir.display(&rec.path);
     s.reply(shown.as_str())
@@ -516,9 +512,8 @@ pub async fn add_to_store_nar(
         add_with_info(&mut st, &shared, info, trusted, dont_check_sigs, &mut rx)
     });
     let cx = s.cx.clone();
-    payload::pump_framed(&mut s.wire, &cx, tx, limit).await?;
-    work.await
-        .map_err(|e| client_err(format!("internal error: {e}")))??;
+    let pumped = payload::pump_framed(&mut s.wire, &cx, tx, limit).await;
+    after_upload(pumped, work).await?;
     s.shared.add_temp_root(s.id, path);
     s.done();
     Ok(())
@@ -583,10 +578,8 @@ pub async fn add_multiple_to_store(
         Ok(added)
     });
     let cx = s.cx.clone();
-    payload::pump_framed(&mut s.wire, &cx, tx, None).await?;
-    let added = work
-        .await
-        .map_err(|e| client_err(format!("internal error: {e}")))??;
+    let pumped = payload::pump_framed(&mut s.wire, &cx, tx, None).await;
+    let added = after_upload(pumped, work).await?;
     for p in added {
         s.shared.add_temp_root(s.id, p);
     }
@@ -635,10 +628,25 @@ pub async fn add_build_log(s: &mut Session, drv: StorePath) -> Result<(), OpErro
             .map_err(|e| client_err(format!("writing build log: {e}")))
     });
     let cx = s.cx.clone();
-    payload::pump_framed(&mut s.wire, &cx, tx, None).await?;
-    work.await
-        .map_err(|e| client_err(format!("internal error: {e}")))??;
+    let pumped = payload::pump_framed(&mut s.wire, &cx, tx, None).await;
+    after_upload(pumped, work).await?;
     s.u64_reply(1)
+}
+
+/// Waits for an upload's consumer whatever became of the stream (so that
+/// nothing of the op outlives it: its temp pin, its store lock), then
+/// reports a broken stream first — it ends the connection — and the
+/// consumer's result otherwise. (Once the stream has ended, the consumer
+/// sees its end or an error at once, so this never waits on the client.)
+async fn after_upload<P, T>(
+    pumped: Result<P, crate::io::WireIoError>,
+    work: tokio::task::JoinHandle<Result<T, OpError>>,
+) -> Result<T, OpError> {
+    let done = work
+        .await
+        .map_err(|e| client_err(format!("internal error: {e}")));
+    pumped?;
+    done?
 }
 
 /// Used by builds: a path's record as a wire info.

@@ -49,28 +49,7 @@ impl Daemon {
         std::fs::create_dir_all(&conf).unwrap();
         std::fs::create_dir_all(&store).unwrap();
         std::fs::write(conf.join("nix.conf"), "trusted-users = root\n").unwrap();
-        let log = std::fs::File::create(root.join("daemon.log")).unwrap();
-        let bin = std::env::var_os("HOSTILE_DAEMON").map_or_else(
-            || PathBuf::from(env!("CARGO_BIN_EXE_pkgchain-daemon")),
-            PathBuf::from,
-        );
-        let child = Command::new(bin)
-            .arg("--state-dir")
-            .arg(&state)
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--store-dir")
-            .arg(&store)
-            .arg("--no-mount")
-            .env("NIX_CONF_DIR", &conf)
-            .env("NIX_STATE_DIR", root.join("var"))
-            .env("NIX_LOG_DIR", root.join("var/log"))
-            .env_remove("NIX_DAEMON_SOCKET_PATH")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start pkgchain-daemon");
+        let child = Self::spawn(root);
         let store_dir = StoreDir::new(store.to_str().unwrap()).unwrap();
         let mut d = Daemon {
             child,
@@ -79,15 +58,67 @@ impl Daemon {
             state,
             store_dir,
         };
+        d.wait_listening();
+        d
+    }
+
+    /// Stops the daemon as a service manager would (SIGTERM: it finishes
+    /// the work in flight, then exits), so that everything it was doing
+    /// is over, then starts it again on the same state.
+    pub fn restart(&mut self) {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(&self.child),
+            rustix::process::Signal::TERM,
+        )
+        .expect("SIGTERM the daemon");
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "daemon exited with {status}\n{}",
+            self.log()
+        );
+        self.child = Self::spawn(self.dir.path());
+        self.wait_listening();
+    }
+
+    fn spawn(root: &std::path::Path) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(root.join("daemon.log"))
+            .unwrap();
+        let bin = std::env::var_os("HOSTILE_DAEMON").map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_pkgchain-daemon")),
+            PathBuf::from,
+        );
+        Command::new(bin)
+            .arg("--state-dir")
+            .arg(root.join("state"))
+            .arg("--socket")
+            .arg(root.join("socket"))
+            .arg("--store-dir")
+            .arg(root.join("store"))
+            .arg("--no-mount")
+            .env("NIX_CONF_DIR", root.join("etc"))
+            .env("NIX_STATE_DIR", root.join("var"))
+            .env("NIX_LOG_DIR", root.join("var/log"))
+            .env_remove("NIX_DAEMON_SOCKET_PATH")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start pkgchain-daemon")
+    }
+
+    fn wait_listening(&mut self) {
         let start = Instant::now();
-        while UnixStream::connect(&d.socket).is_err() {
-            if let Some(status) = d.child.try_wait().unwrap() {
-                panic!("daemon exited at start: {status}\n{}", d.log());
+        while UnixStream::connect(&self.socket).is_err() {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("daemon exited at start: {status}\n{}", self.log());
             }
             assert!(start.elapsed() < HANG_GUARD, "daemon never listened");
             std::thread::sleep(Duration::from_millis(20));
         }
-        d
     }
 
     pub fn pid(&self) -> u32 {
