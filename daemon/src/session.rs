@@ -141,6 +141,10 @@ impl Session {
 /// Serves one connection to the end.
 pub async fn serve(stream: tokio::net::UnixStream, shared: Arc<Shared>, peer: Peer) {
     let id = shared.new_conn_id();
+    match rustix::io::dup(&stream) {
+        Ok(fd) => shared.open_conn(id, fd),
+        Err(e) => eprintln!("pkgchain-daemon: connection {id}: duplicating its socket: {e}"),
+    }
     let wire = Wire::new(stream);
     let mut s = Session {
         shared: shared.clone(),
