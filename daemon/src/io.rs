@@ -2,16 +2,33 @@
 //! consume from, and a write buffer flushed before every wait for input
 //! (the one invariant of the loop: never wait for the client while it is
 //! waiting for us).
+//!
+//! What a client can make a connection hold: the read buffer grows with
+//! the bytes that actually arrive (at most [`READ_CHUNK`] beyond what a
+//! decoder asked for), never with a length the client merely claims, and
+//! one message is at most [`Limits::max_message_len`] bytes (checked by the
+//! decoders). Data streams (NARs, dumps) never sit here whole: they pass
+//! through in chunks (see `payload`).
+//!
+//! [`Limits::max_message_len`]: nix_formats::wire::Limits::max_message_len
 
 use std::io;
 
+use bytes::BufMut;
 use nix_formats::wire::{DecodeError, Decoder, WireContext};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
-/// Most bytes buffered from a client at once beyond what a decoder asked
-/// for (decoders check every length against their limits first).
-const READ_CHUNK: usize = 256 * 1024;
+/// Most bytes read from the socket at once.
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// An empty read buffer holding more than this gives the memory back.
+const KEEP_CAPACITY: usize = 4 * READ_CHUNK;
+
+/// A message decoded from more buffered bytes than this is decoded on a
+/// thread the runtime can spare ([`tokio::task::block_in_place`]), so that
+/// a client trickling a huge request cannot stall the other connections.
+const OFFLOAD_DECODE: usize = 1 << 20;
 
 /// Errors that end a connection.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +39,10 @@ pub enum WireIoError {
     Io(#[from] io::Error),
     #[error("malformed request")]
     Decode(#[source] DecodeError),
+    /// The client broke the protocol (a frame or an upload past its
+    /// limits): it is told why, then the connection ends.
+    #[error("{0}")]
+    Protocol(String),
 }
 
 /// Both halves of a client connection with their buffers.
@@ -40,9 +61,9 @@ impl Wire {
         Wire {
             rd,
             wr,
-            buf: Vec::with_capacity(READ_CHUNK),
+            buf: Vec::new(),
             start: 0,
-            out: Vec::with_capacity(64 * 1024),
+            out: Vec::new(),
         }
     }
 
@@ -62,6 +83,9 @@ impl Wire {
         if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
+            if self.buf.capacity() > KEEP_CAPACITY {
+                self.buf.shrink_to(READ_CHUNK);
+            }
         }
     }
 
@@ -69,33 +93,27 @@ impl Wire {
         if !self.out.is_empty() {
             self.wr.write_all(&self.out).await?;
             self.out.clear();
+            if self.out.capacity() > KEEP_CAPACITY {
+                self.out.shrink_to(READ_CHUNK);
+            }
         }
         Ok(())
     }
 
     /// Flushes, then reads until at least `needed` more bytes are pending.
+    /// The buffer grows only by what arrives.
     pub async fn fill(&mut self, needed: usize) -> Result<(), WireIoError> {
         self.flush().await?;
-        if self.start > 0 && self.start * 2 > self.buf.capacity() {
+        if self.start > 0 && self.start * 2 >= self.buf.len() {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        let target = self.pending().len() + needed.max(1);
+        let target = self.pending().len().saturating_add(needed.max(1));
         while self.pending().len() < target {
-            let len = self.buf.len();
-            let want = (target - self.pending().len()).max(READ_CHUNK.min(64 * 1024));
-            self.buf.resize(len + want, 0);
-            let n = self.rd.read(&mut self.buf[len..]).await;
-            match n {
-                Ok(0) => {
-                    self.buf.truncate(len);
-                    return Err(WireIoError::Eof);
-                }
-                Ok(n) => self.buf.truncate(len + n),
-                Err(e) => {
-                    self.buf.truncate(len);
-                    return Err(e.into());
-                }
+            self.buf.reserve(READ_CHUNK);
+            let mut room = (&mut self.buf).limit(READ_CHUNK);
+            if self.rd.read_buf(&mut room).await? == 0 {
+                return Err(WireIoError::Eof);
             }
         }
         Ok(())
@@ -107,11 +125,21 @@ impl Wire {
         cx: &WireContext,
         mut f: impl FnMut(&mut Decoder<'_>) -> Result<T, DecodeError>,
     ) -> Result<T, WireIoError> {
+        let offload = tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread;
         loop {
-            let mut d = Decoder::new(self.pending(), cx);
-            match f(&mut d) {
-                Ok(v) => {
-                    let used = d.pos();
+            let input = self.pending();
+            let mut attempt = || {
+                let mut d = Decoder::new(input, cx);
+                f(&mut d).map(|v| (v, d.pos()))
+            };
+            let result = if offload && input.len() > OFFLOAD_DECODE {
+                tokio::task::block_in_place(attempt)
+            } else {
+                attempt()
+            };
+            match result {
+                Ok((v, used)) => {
                     self.consume(used);
                     return Ok(v);
                 }

@@ -2,7 +2,8 @@
 //! of the .drv's basename>` (uncompressed; `nix-store -l` and `nix log` try
 //! `.bz2` first and then the plain file).
 
-use std::io::Write;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix_formats::store_path::StorePath;
@@ -13,19 +14,17 @@ pub fn log_path(log_dir: &Path, drv: &StorePath) -> PathBuf {
     log_dir.join("drvs").join(&base[..2]).join(&base[2..])
 }
 
-/// Writes a whole log (atomically: temp file, then rename).
-pub fn write_log(log_dir: &Path, drv: &StorePath, data: &[u8]) -> std::io::Result<()> {
+/// Writes a whole log from `data` as it is read (atomically: temp file,
+/// then rename; an error leaves the previous log, if any).
+pub fn write_log(log_dir: &Path, drv: &StorePath, mut data: impl Read) -> std::io::Result<()> {
     let p = log_path(log_dir, drv);
     let dir = p.parent().expect("log path has a parent");
     std::fs::create_dir_all(dir)?;
-    // Named after the log too: builds running at once share the directory.
-    let name = p
-        .file_name()
-        .expect("log path has a name")
-        .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(data)?;
-    drop(f);
-    std::fs::rename(tmp, p)
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    // Clients read logs themselves, as any user.
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    std::io::copy(&mut data, tmp.as_file_mut())?;
+    tmp.persist(p).map_err(|e| e.error)?;
+    Ok(())
 }

@@ -1,19 +1,45 @@
 //! Getting a request's data stream (framed, inline NAR, or pulled with
 //! STDERR_READ) from the async socket to the synchronous store code that
 //! consumes it on a blocking thread, through a bounded channel: memory stays
-//! at a few chunks whatever the upload's size.
+//! at a few chunks whatever the upload's size (at most [`CHANNEL_DEPTH`]
+//! chunks of at most [`READ_CHUNK`] bytes in flight, however large the
+//! frames a client announces).
+//!
+//! When the consumer fails, the rest of the stream is still read and
+//! dropped, as Nix does, so that the session can go on — unless the
+//! consumer [stops](ChannelReader::stop) the upload because the stream
+//! itself is wrong (longer than declared); then the connection ends.
 
 use std::io::{BufRead, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use nix_formats::hash::{Hash, HashAlgo, Hasher};
 use nix_formats::nar::{Decoder as NarDecoder, Status};
 use nix_formats::wire::{FrameDecoder, FrameEvent, WireContext};
 use tokio::sync::mpsc;
 
-use crate::io::{Wire, WireIoError};
+use crate::io::{READ_CHUNK, Wire, WireIoError};
 
 /// Chunks in flight between the socket and the consumer.
 const CHANNEL_DEPTH: usize = 16;
+
+/// The socket's end of an upload.
+#[derive(Debug)]
+pub struct Sender {
+    tx: mpsc::Sender<Vec<u8>>,
+    state: Arc<UploadState>,
+}
+
+/// What the two ends of an upload tell each other besides the bytes.
+#[derive(Debug, Default)]
+struct UploadState {
+    /// Set by the consumer: the upload cannot be followed; end it.
+    stop: OnceLock<String>,
+    /// Set by the socket side: the stream reached its proper end (rather
+    /// than the client going away in the middle).
+    complete: AtomicBool,
+}
 
 /// The consumer's end: a `BufRead` over the chunks the socket side sends.
 /// It can also hash everything consumed through it.
@@ -24,6 +50,7 @@ pub struct ChannelReader {
     pos: usize,
     hasher: Option<HashTap>,
     consumed: u64,
+    state: Arc<UploadState>,
 }
 
 /// A hasher shared between a reader and whoever wants its result.
@@ -58,6 +85,13 @@ impl ChannelReader {
         self.consumed
     }
 
+    /// Ends the upload: the socket side stops reading and the connection
+    /// ends with `why` as its error (for streams that cannot be followed
+    /// any further, such as one longer than it was declared).
+    pub fn stop(&self, why: String) {
+        let _ = self.state.stop.set(why);
+    }
+
     /// Reads everything that is left.
     pub fn read_all(&mut self, limit: u64) -> std::io::Result<Vec<u8>> {
         let mut v = Vec::new();
@@ -89,7 +123,13 @@ impl BufRead for ChannelReader {
                     self.cur = chunk;
                     self.pos = 0;
                 }
-                None => return Ok(&[]),
+                None if self.state.complete.load(Ordering::Acquire) => return Ok(&[]),
+                None => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the upload ended before its end (the client hung up)",
+                    ));
+                }
             }
         }
         Ok(&self.cur[self.pos..])
@@ -106,27 +146,110 @@ impl BufRead for ChannelReader {
 }
 
 /// A channel pair for one upload.
-pub fn channel() -> (mpsc::Sender<Vec<u8>>, ChannelReader) {
+pub fn channel() -> (Sender, ChannelReader) {
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+    let state = Arc::new(UploadState::default());
     (
-        tx,
+        Sender {
+            tx,
+            state: state.clone(),
+        },
         ChannelReader {
             rx,
             cur: Vec::new(),
             pos: 0,
             hasher: None,
             consumed: 0,
+            state,
         },
     )
 }
 
-/// Forwards a framed stream to `tx` until its terminator. If the consumer
-/// went away (it failed), the frames are still read and dropped: the
-/// stream must always be drained to its end.
+impl Sender {
+    /// Hands a chunk to the consumer. `Ok(false)` once the consumer is
+    /// gone (the rest is to be drained); an error if it stopped the upload.
+    async fn send(&self, chunk: Vec<u8>) -> Result<bool, WireIoError> {
+        if self.tx.send(chunk).await.is_ok() {
+            return Ok(true);
+        }
+        match self.state.stop.get() {
+            Some(why) => Err(WireIoError::Protocol(why.clone())),
+            None => Ok(false),
+        }
+    }
+
+    /// The stream reached its proper end: the consumer sees the end of
+    /// its input (dropping a sender without this makes it an error).
+    fn finish(self) {
+        self.state.complete.store(true, Ordering::Release);
+    }
+}
+
+/// A consumer's view of a stream whose length was declared: at most
+/// `declared` bytes, then the end. [`Declared::overran`] tells whether the
+/// stream went on past it.
+#[derive(Debug)]
+pub struct Declared<'a> {
+    inner: &'a mut ChannelReader,
+    left: u64,
+}
+
+impl<'a> Declared<'a> {
+    pub fn new(inner: &'a mut ChannelReader, declared: u64) -> Self {
+        Declared {
+            inner,
+            left: declared,
+        }
+    }
+
+    /// Whether the declared length is used up and the stream holds more
+    /// (waits for the socket side to say which).
+    pub fn overran(&mut self) -> bool {
+        self.left == 0 && self.inner.fill_buf().is_ok_and(|b| !b.is_empty())
+    }
+}
+
+impl Read for Declared<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Declared<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.left == 0 {
+            return Ok(&[]);
+        }
+        let left = usize::try_from(self.left).unwrap_or(usize::MAX);
+        let b = self.inner.fill_buf()?;
+        Ok(&b[..b.len().min(left)])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        let amt = amt.min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        self.inner.consume(amt);
+        self.left -= amt as u64;
+    }
+}
+
+/// Forwards a framed stream to `tx` until its terminator; returns the
+/// payload's length. Frames are passed on as their bytes arrive, in chunks
+/// of at most [`READ_CHUNK`], whatever length they announce.
+///
+/// If the consumer went away (it failed), the frames are still read and
+/// dropped: the stream must be drained to its end for the session to go
+/// on. A payload longer than `limit` (the size the request declared), a
+/// frame over the limits or an upload the consumer stopped ends the
+/// connection instead.
 pub async fn pump_framed(
     wire: &mut Wire,
     cx: &WireContext,
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: Sender,
+    limit: Option<(u64, String)>,
 ) -> Result<u64, WireIoError> {
     let mut dec = FrameDecoder::new(cx.limits.max_frame_len);
     let mut tx = Some(tx);
@@ -136,31 +259,36 @@ pub async fn pump_framed(
             Ok((used, FrameEvent::Data(data))) => {
                 let chunk = data.to_vec();
                 wire.consume(used);
+                if let Some((max, why)) = &limit {
+                    if dec.payload_len() > *max {
+                        return Err(WireIoError::Protocol(why.clone()));
+                    }
+                }
                 if let Some(t) = &tx {
-                    if t.send(chunk).await.is_err() {
+                    if !t.send(chunk).await? {
                         tx = None;
                     }
                 }
             }
             Ok((used, FrameEvent::NeedMore { needed })) => {
                 wire.consume(used);
-                wire.fill(needed).await?;
+                wire.fill(needed.min(READ_CHUNK)).await?;
             }
             Ok((used, FrameEvent::End)) => {
                 wire.consume(used);
+                if let Some(t) = tx {
+                    t.finish();
+                }
                 return Ok(dec.payload_len());
             }
-            Err(e) => return Err(WireIoError::Io(std::io::Error::other(e.to_string()))),
+            Err(e) => return Err(WireIoError::Protocol(e.to_string())),
         }
     }
 }
 
 /// Forwards one NAR sent inline (no length prefix; its grammar says where
 /// it ends) to `tx`.
-pub async fn pump_inline_nar(
-    wire: &mut Wire,
-    tx: mpsc::Sender<Vec<u8>>,
-) -> Result<(), WireIoError> {
+pub async fn pump_inline_nar(wire: &mut Wire, tx: Sender) -> Result<(), WireIoError> {
     let mut dec = NarDecoder::new();
     let mut tx = Some(tx);
     loop {
@@ -168,7 +296,7 @@ pub async fn pump_inline_nar(
         let mut input = wire.pending();
         let status = dec
             .advance(&mut input)
-            .map_err(|e| WireIoError::Io(std::io::Error::other(e.to_string())));
+            .map_err(|e| WireIoError::Protocol(format!("bad archive: {e}")));
         // Skip the event itself: advance leaves it for `event`, which
         // consumes nothing more for our purposes.
         let mut rest = input;
@@ -177,14 +305,68 @@ pub async fn pump_inline_nar(
         let chunk = wire.pending()[..used].to_vec();
         wire.consume(used);
         if let Some(t) = &tx {
-            if !chunk.is_empty() && t.send(chunk).await.is_err() {
+            if !chunk.is_empty() && !t.send(chunk).await? {
                 tx = None;
             }
         }
         match status? {
-            _ if dec.is_done() => return Ok(()),
-            Status::NeedMore(n) => wire.fill(n).await?,
+            _ if dec.is_done() => {
+                if let Some(t) = tx {
+                    t.finish();
+                }
+                return Ok(());
+            }
+            Status::NeedMore(n) => wire.fill(n.min(READ_CHUNK)).await?,
             Status::Ready => {}
         }
+    }
+}
+
+/// The blocking end of a download (a NAR the daemon sends): what is
+/// written goes to the socket side in chunks of [`READ_CHUNK`], through a
+/// bounded channel, so a path of any size costs a few chunks of memory —
+/// and a client that stops reading stops the writer, not the daemon.
+#[derive(Debug)]
+pub struct ChannelWriter {
+    tx: mpsc::Sender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+/// A channel pair for one download; the socket side receives the chunks.
+pub fn download() -> (ChannelWriter, mpsc::Receiver<Vec<u8>>) {
+    let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+    (
+        ChannelWriter {
+            tx,
+            buf: Vec::new(),
+        },
+        rx,
+    )
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(READ_CHUNK));
+        self.tx.blocking_send(chunk).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })
+    }
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(READ_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == READ_CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
     }
 }

@@ -147,6 +147,10 @@ impl Session {
 /// Serves one connection to the end.
 pub async fn serve(stream: tokio::net::UnixStream, shared: Arc<Shared>, peer: Peer) {
     let id = shared.new_conn_id();
+    match rustix::io::dup(&stream) {
+        Ok(fd) => shared.open_conn(id, fd),
+        Err(e) => eprintln!("pkgchain-daemon: connection {id}: duplicating its socket: {e}"),
+    }
     let wire = Wire::new(stream);
     let mut s = Session {
         shared: shared.clone(),
@@ -178,7 +182,7 @@ async fn handshake(s: &mut Session) -> Result<(), WireIoError> {
         let (input, out) = s.wire.split();
         let (used, status) = hs
             .advance(input, out)
-            .map_err(|e| WireIoError::Io(std::io::Error::other(e.to_string())))?;
+            .map_err(|e| WireIoError::Protocol(e.to_string()))?;
         s.wire.consume(used);
         match status {
             HandshakeStatus::Done(n) => break n,
@@ -220,17 +224,13 @@ async fn run(s: &mut Session) -> Result<(), WireIoError> {
             Err(_) => {
                 // An unknown op desynchronises the stream: say so once, close.
                 let msg = format!("invalid operation {op_num}");
-                s.log(&StderrMsg::Error(ErrorInfo::new(msg.clone().into_bytes())));
-                s.wire.flush().await?;
-                return Err(WireIoError::Io(std::io::Error::other(msg)));
+                return Err(last_word(s, WireIoError::Protocol(msg)).await);
             }
             Ok(op) => match s.wire.read(&cx, |d| Request::decode_fields(op, d)).await {
                 Ok(r) => r,
                 Err(WireIoError::Decode(e)) => {
                     let msg = request_error(op, &e);
-                    s.log(&StderrMsg::Error(ErrorInfo::new(msg.clone().into_bytes())));
-                    s.wire.flush().await?;
-                    return Err(WireIoError::Decode(e));
+                    return Err(last_word(s, WireIoError::Protocol(msg)).await);
                 }
                 Err(e) => return Err(e),
             },
@@ -238,9 +238,23 @@ async fn run(s: &mut Session) -> Result<(), WireIoError> {
         match crate::ops::dispatch(s, req).await {
             Ok(()) => {}
             Err(OpError::Client(info)) => s.log(&StderrMsg::Error(info)),
-            Err(OpError::Fatal(e)) => return Err(e),
+            Err(OpError::Fatal(e)) => return Err(last_word(s, e).await),
         }
     }
+}
+
+/// How long the daemon tries to deliver its last error to a client whose
+/// connection it ends (the client may have stopped reading).
+const LAST_WORD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Tells the client why its connection ends when that is something it
+/// did, then hands the error back.
+async fn last_word(s: &mut Session, e: WireIoError) -> WireIoError {
+    if let WireIoError::Protocol(msg) = &e {
+        s.log(&StderrMsg::Error(ErrorInfo::new(msg.clone().into_bytes())));
+        let _ = tokio::time::timeout(LAST_WORD_TIMEOUT, s.wire.flush()).await;
+    }
+    e
 }
 
 fn request_error(op: Op, e: &DecodeError) -> String {

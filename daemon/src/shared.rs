@@ -1,6 +1,7 @@
 //! State shared by every connection of one daemon.
 
 use std::collections::{BTreeSet, HashMap};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,11 +16,20 @@ use crate::config::Settings;
 /// root meanwhile that the collector's scan came too early to see).
 #[derive(Debug, Default)]
 struct TempRoots {
-    per_conn: HashMap<u64, BTreeSet<StorePath>>,
+    per_conn: HashMap<u64, ConnRoots>,
     /// Collections running now.
     collections: usize,
     /// Temp roots added while any collection runs (emptied when none does).
     during_gc: BTreeSet<StorePath>,
+}
+
+impl TempRoots {
+    /// The connections whose client is still there (as with Nix, where a
+    /// connection's worker process and its roots go away when the client
+    /// does).
+    fn live(&self) -> impl Iterator<Item = (&u64, &ConnRoots)> {
+        self.per_conn.iter().filter(|(_, r)| !r.hung_up())
+    }
 }
 
 /// While alive, a collection is running: see [`Shared::begin_gc`].
@@ -55,6 +65,29 @@ pub struct Shared {
     build_locks: Mutex<HashMap<StorePath, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     /// The mounted store view's cache invalidator, if we mounted it.
     store_view: std::sync::OnceLock<store_ipfs::fuse::RootInvalidator>,
+}
+
+/// One connection's temp roots, and a handle on its socket.
+#[derive(Debug, Default)]
+struct ConnRoots {
+    /// A duplicate of the connection's socket, to see whether its client
+    /// has hung up before the session has noticed (a command that follows
+    /// the previous one at once must not find that one's roots alive).
+    socket: Option<OwnedFd>,
+    paths: BTreeSet<StorePath>,
+}
+
+impl ConnRoots {
+    /// Whether the client closed its end: a peek finds the end of the
+    /// stream. Pending bytes or nothing to read yet mean it is still there.
+    fn hung_up(&self) -> bool {
+        let Some(fd) = &self.socket else {
+            return false;
+        };
+        let mut byte = [0u8; 1];
+        let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+        matches!(rustix::net::recv(fd, &mut byte[..], flags), Ok((_, 0)))
+    }
 }
 
 impl Shared {
@@ -99,12 +132,24 @@ impl Shared {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Records a connection's socket (a duplicate of it), so that its
+    /// roots stop counting as soon as its client hangs up.
+    pub fn open_conn(&self, conn: u64, socket: OwnedFd) {
+        self.temp_roots
+            .lock()
+            .expect("temp roots lock")
+            .per_conn
+            .entry(conn)
+            .or_default()
+            .socket = Some(socket);
+    }
+
     pub fn add_temp_root(&self, conn: u64, path: StorePath) {
         let mut t = self.temp_roots.lock().expect("temp roots lock");
         if t.collections > 0 {
             t.during_gc.insert(path.clone());
         }
-        t.per_conn.entry(conn).or_default().insert(path);
+        t.per_conn.entry(conn).or_default().paths.insert(path);
     }
 
     pub fn drop_temp_roots(&self, conn: u64) {
@@ -138,7 +183,11 @@ impl Shared {
     /// commits its deletions in here).
     pub fn with_temp_roots<R>(&self, f: impl FnOnce(&BTreeSet<StorePath>) -> R) -> R {
         let t = self.temp_roots.lock().expect("temp roots lock");
-        let mut all: BTreeSet<StorePath> = t.per_conn.values().flatten().cloned().collect();
+        let mut all: BTreeSet<StorePath> = t
+            .live()
+            .flat_map(|(_, r)| r.paths.iter())
+            .cloned()
+            .collect();
         all.extend(t.during_gc.iter().cloned());
         f(&all)
     }
@@ -146,12 +195,42 @@ impl Shared {
     /// Every temp root of every live connection.
     pub fn temp_roots(&self) -> Vec<(u64, StorePath)> {
         let t = self.temp_roots.lock().expect("temp roots lock");
-        t.per_conn
-            .iter()
-            .flat_map(|(c, ps)| ps.iter().map(move |p| (*c, p.clone())))
+        t.live()
+            .flat_map(|(c, r)| r.paths.iter().map(move |p| (*c, p.clone())))
             .collect()
     }
 }
 
 /// The Nix version whose behaviour the daemon reproduces.
 pub const NIX_COMPAT_VERSION: &str = "2.8.0";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_roots_stop_counting_when_the_client_hangs_up() {
+        let shared = Shared::new(
+            PathBuf::from("/nonexistent"),
+            StoreDir::default(),
+            Settings::default(),
+        );
+        let p = StorePath::from_base_name("00000000000000000000000000000000-a").expect("path");
+        let (ours, client) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+        shared.open_conn(1, rustix::io::dup(&ours).expect("dup"));
+        shared.add_temp_root(1, p.clone());
+        assert_eq!(shared.temp_roots(), vec![(1, p.clone())]);
+        // Bytes the session has not read yet: the client is still there.
+        std::io::Write::write_all(&mut &client, b"op").expect("write");
+        assert_eq!(shared.temp_roots(), vec![(1, p.clone())]);
+        let mut two = [0u8; 2];
+        std::io::Read::read_exact(&mut &ours, &mut two).expect("read");
+        drop(client);
+        assert_eq!(shared.temp_roots(), vec![]);
+        // A connection without a socket handle keeps its roots until it ends.
+        shared.add_temp_root(2, p.clone());
+        assert_eq!(shared.temp_roots(), vec![(2, p)]);
+        shared.drop_temp_roots(2);
+        assert_eq!(shared.temp_roots(), vec![]);
+    }
+}

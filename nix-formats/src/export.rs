@@ -211,6 +211,33 @@ fn put_string(out: &mut impl Write, s: &str) -> std::io::Result<()> {
     out.write_all(&[0u8; 8][..(8 - s.len() % 8) % 8])
 }
 
+/// Writes what precedes an item's NAR in an export stream.
+pub fn write_item_head(mut out: impl Write) -> std::io::Result<()> {
+    out.write_all(&1u64.to_le_bytes())
+}
+
+/// Writes what follows an item's NAR in an export stream (so that a NAR
+/// can be streamed between the two).
+pub fn write_item_tail(
+    store_dir: &StoreDir,
+    path: &StorePath,
+    references: &BTreeSet<StorePath>,
+    deriver: Option<&StorePath>,
+    mut out: impl Write,
+) -> std::io::Result<()> {
+    out.write_all(&EXPORT_MAGIC.to_le_bytes())?;
+    put_string(&mut out, &store_dir.display(path))?;
+    out.write_all(&(references.len() as u64).to_le_bytes())?;
+    for r in references {
+        put_string(&mut out, &store_dir.display(r))?;
+    }
+    put_string(
+        &mut out,
+        &deriver.map(|d| store_dir.display(d)).unwrap_or_default(),
+    )?;
+    out.write_all(&0u64.to_le_bytes())
+}
+
 /// Writes an export stream as `nix-store --export` does.
 pub fn write_export(
     store_dir: &StoreDir,
@@ -218,23 +245,15 @@ pub fn write_export(
     mut out: impl Write,
 ) -> std::io::Result<()> {
     for item in items {
-        out.write_all(&1u64.to_le_bytes())?;
+        write_item_head(&mut out)?;
         out.write_all(&item.nar)?;
-        out.write_all(&EXPORT_MAGIC.to_le_bytes())?;
-        put_string(&mut out, &store_dir.display(&item.path))?;
-        out.write_all(&(item.references.len() as u64).to_le_bytes())?;
-        for r in &item.references {
-            put_string(&mut out, &store_dir.display(r))?;
-        }
-        put_string(
+        write_item_tail(
+            store_dir,
+            &item.path,
+            &item.references,
+            item.deriver.as_ref(),
             &mut out,
-            &item
-                .deriver
-                .as_ref()
-                .map(|d| store_dir.display(d))
-                .unwrap_or_default(),
         )?;
-        out.write_all(&0u64.to_le_bytes())?;
     }
     out.write_all(&0u64.to_le_bytes())
 }

@@ -100,24 +100,7 @@ impl<'a> DagReader<'a> {
                 executable: false,
             });
         }
-        let block = self.load(cid)?;
-        let node = decode_node(&block).map_err(|source| DagError::Decode { cid: *cid, source })?;
-        let data = node
-            .data
-            .ok_or_else(|| invalid(cid, "dag-pb node without UnixFS data"))?;
-        let fs =
-            UnixFsData::decode(data).map_err(|source| DagError::Decode { cid: *cid, source })?;
-        match fs.ty {
-            Some(DataType::File | DataType::Raw) => Ok(Kind::File {
-                size: file_size(cid, &fs, node.links.len())?,
-                executable: fs.mode.is_some_and(|m| m & 0o100 != 0),
-            }),
-            Some(DataType::Directory | DataType::HamtShard) => Ok(Kind::Directory),
-            Some(DataType::Symlink) => Ok(Kind::Symlink {
-                target: fs.data.unwrap_or_default().to_vec(),
-            }),
-            Some(DataType::Metadata) | None => Err(invalid(cid, "unsupported UnixFS node type")),
-        }
+        kind_of(cid, &self.load(cid)?)
     }
 
     /// Streams a file's bytes into `out`; returns how many were written.
@@ -351,17 +334,48 @@ impl<'a> DagReader<'a> {
     }
 }
 
+/// The kind of `block`, the (verified) block that `cid` names, from that
+/// block alone: what a node claims about itself is checked as far as it
+/// can be without its children.
+pub fn kind_of(cid: &Cid, block: &[u8]) -> Result<Kind, DagError> {
+    match cid.codec() {
+        RAW => {
+            return Ok(Kind::File {
+                size: block.len() as u64,
+                executable: false,
+            });
+        }
+        DAG_PB => {}
+        codec => return Err(DagError::Codec { cid: *cid, codec }),
+    }
+    let node = decode_node(block).map_err(|source| DagError::Decode { cid: *cid, source })?;
+    let data = node
+        .data
+        .ok_or_else(|| invalid(cid, "dag-pb node without UnixFS data"))?;
+    let fs = UnixFsData::decode(data).map_err(|source| DagError::Decode { cid: *cid, source })?;
+    match fs.ty {
+        Some(DataType::File | DataType::Raw) => Ok(Kind::File {
+            size: file_size(cid, &fs, node.links.len())?,
+            executable: fs.mode.is_some_and(|m| m & 0o100 != 0),
+        }),
+        Some(DataType::Directory | DataType::HamtShard) => Ok(Kind::Directory),
+        Some(DataType::Symlink) => Ok(Kind::Symlink {
+            target: fs.data.unwrap_or_default().to_vec(),
+        }),
+        Some(DataType::Metadata) | None => Err(invalid(cid, "unsupported UnixFS node type")),
+    }
+}
+
 fn file_size(cid: &Cid, fs: &UnixFsData<'_>, links: usize) -> Result<u64, DagError> {
     let inline = fs.data.map_or(0, |d| d.len() as u64);
-    let children = fs
+    let total = fs
         .blocksizes
         .iter()
-        .try_fold(0u64, |a, &b| a.checked_add(b))
+        .try_fold(inline, |a, &b| a.checked_add(b))
         .ok_or_else(|| invalid(cid, "file size overflows"))?;
     if links != fs.blocksizes.len() {
         return Err(invalid(cid, "number of links and blocksizes differ"));
     }
-    let total = inline + children;
     match fs.filesize {
         Some(s) if s != total => Err(invalid(
             cid,

@@ -17,6 +17,9 @@ pub mod blocks;
 pub mod catalogue;
 pub mod dag;
 pub mod fuse;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gc;
 pub mod nar_dag;
 pub mod pins;

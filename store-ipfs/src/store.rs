@@ -416,8 +416,11 @@ struct WriterPool {
     error: std::sync::Arc<std::sync::Mutex<Option<io::Error>>>,
 }
 
-/// Blocks in flight per writer thread.
-const WRITE_QUEUE: usize = 32;
+/// Blocks in flight per writer thread. Enough to keep each thread busy;
+/// every one is up to a chunk (1 MiB) of memory per add in progress, so a
+/// slow disk must not let them pile up (at 32, one daemon upload held
+/// +50 MiB while other tests used the disk).
+const WRITE_QUEUE: usize = 4;
 
 impl WriterPool {
     fn new(blocks: &BlockStore) -> Self {

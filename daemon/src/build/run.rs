@@ -398,7 +398,7 @@ pub async fn build_one(
     let outcome = Outcome::decode(status, &helper_err);
     phases::add(Phase::Sandbox, t_sandbox);
     let t_log = std::time::Instant::now();
-    let _ = crate::logs::write_log(&shared.log_dir, &drv_path, &full_log);
+    let _ = crate::logs::write_log(&shared.log_dir, &drv_path, full_log.as_slice());
     phases::add(Phase::Cleanup, t_log);
     if !outcome.is_success() {
         let tail: Vec<Vec<u8>> = tail.into_iter().collect();

@@ -1,9 +1,17 @@
 //! Ops that put paths into the store: AddToStore (both forms),
 //! AddTextToStore, AddToStoreNar, AddMultipleToStore, AddSignatures,
 //! AddBuildLog.
+//!
+//! Memory: NARs stream into blocks; flat files stream through an unnamed
+//! temporary file in the state dir (their path depends on a hash of the
+//! whole file, and their NAR starts with its size); only text (`.drv`s,
+//! `builtins.toFile`) is held whole, up to [`MAX_TEXT`]. Nothing is
+//! registered before all of it has arrived and been checked: a `.drv` is
+//! validated from its blocks before its path becomes valid, and a NAR
+//! longer than the size its uploader declared ends the connection.
 
 use std::collections::BTreeSet;
-use std::io::BufRead;
+use std::io::{BufRead, Read, Seek, Write};
 
 use nix_formats::content_address::{ContentAddress, ContentAddressMethod, FileIngestionMethod};
 use nix_formats::derivation::{Derivation, DrvHashMemo};
@@ -16,25 +24,21 @@ use store_ipfs::store::{NewPath, Store, StoreError};
 
 use super::query::to_wire_info;
 use super::read_derivation;
-use crate::payload::{self, ChannelReader, HashTap};
+use crate::payload::{self, ChannelReader, Declared, HashTap};
 use crate::session::{OpError, Session, chain, client_err};
 use crate::shared::Shared;
 use crate::wording::Wording;
 
-/// Largest flat/text upload held in memory.
-const MAX_FLAT: u64 = 1 << 30;
+/// Largest text (AddTextToStore, AddToStore `text:`) and largest `.drv`,
+/// held in memory to be hashed, parsed and validated: the protocol's
+/// string limit, so both ways of adding text accept the same sizes.
+pub const MAX_TEXT: u64 = nix_formats::wire::Limits::DEFAULT.max_string_len as u64;
+
+/// Buffer between a streamed NAR and the block importer.
+const IMPORT_BUFFER: usize = 256 * 1024;
 
 fn store_err(e: StoreError) -> OpError {
     client_err(chain(&e))
-}
-
-/// A NAR holding one regular file (what flat and text adds store).
-pub fn single_file_nar(data: &[u8], executable: bool) -> Vec<u8> {
-    let mut w = nix_formats::nar::NarWriter::new(Vec::with_capacity(data.len() + 128));
-    w.regular(executable, data.len() as u64)
-        .expect("fresh writer");
-    w.contents(data).expect("declared size");
-    w.finish().expect("complete archive")
 }
 
 /// Validates a `.drv` as Nix's store does when it becomes valid, reading
@@ -119,10 +123,10 @@ fn add_flat(
     } else {
         None
     };
-    let nar = single_file_nar(data, false);
+    let nar = nix_formats::nar::regular_file_nar(false, data.len() as u64, data);
     let rec = st
         .add_nar(
-            nar.as_slice(),
+            std::io::BufReader::with_capacity(IMPORT_BUFFER, nar),
             NewPath {
                 path: path.clone(),
                 references: refs,
@@ -139,6 +143,77 @@ fn add_flat(
         register_outputs(st, sd, &path, &d)?;
     }
     Ok(rec)
+}
+
+/// A flat file's contents, received whole into an unnamed temporary file.
+struct Spooled {
+    file: std::fs::File,
+    size: u64,
+    hash: Hash,
+}
+
+/// Copies `contents` to an unnamed temporary file in the state dir,
+/// hashing it with `algo` on the way.
+fn spool(st: &Store, algo: HashAlgo, contents: &mut impl Read) -> Result<Spooled, OpError> {
+    let dir = st.state();
+    let io_err =
+        |e: std::io::Error| client_err(format!("spooling an upload to '{}': {e}", dir.display()));
+    let mut file = tempfile::tempfile_in(dir).map_err(io_err)?;
+    let mut hasher = nix_formats::hash::Hasher::new(algo);
+    let mut buf = vec![0u8; IMPORT_BUFFER];
+    let mut size = 0u64;
+    loop {
+        let n = match contents.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(client_err(format!("reading upload: {e}"))),
+        };
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n]).map_err(io_err)?;
+        size += n as u64;
+    }
+    file.rewind().map_err(io_err)?;
+    Ok(Spooled {
+        file,
+        size,
+        hash: hasher.finish(),
+    })
+}
+
+/// Adds a spooled flat file under `fixed:<algo>:<hash>`, streaming its
+/// NAR from the file.
+fn add_spooled_flat(
+    st: &mut Store,
+    cx: AddCx<'_>,
+    name: &str,
+    spooled: Spooled,
+    refs: BTreeSet<StorePath>,
+) -> Result<PathRecord, OpError> {
+    let AddCx { sd, root } = cx;
+    let ca = ContentAddress::Fixed {
+        method: FileIngestionMethod::Flat,
+        hash: spooled.hash,
+    };
+    let path = sd
+        .make_path_from_ca(name, &ca, &refs, false)
+        .map_err(|e| client_err(e.to_string()))?;
+    root(&path);
+    let nar = nix_formats::nar::regular_file_nar(false, spooled.size, spooled.file);
+    st.add_nar(
+        std::io::BufReader::with_capacity(IMPORT_BUFFER, nar),
+        NewPath {
+            path,
+            references: refs,
+            deriver: None,
+            ultimate: false,
+            sigs: BTreeSet::new(),
+            ca: Some(ca),
+            nar_hash: None,
+            nar_size: None,
+        },
+    )
+    .map_err(store_err)
 }
 
 /// The body of AddToStore once the request fields are known.
@@ -160,7 +235,7 @@ fn add_dump(
                 )));
             }
             let data = rx
-                .read_all(MAX_FLAT)
+                .read_all(MAX_TEXT)
                 .map_err(|e| client_err(e.to_string()))?;
             add_flat(
                 st,
@@ -172,14 +247,8 @@ fn add_dump(
             )
         }
         ContentAddressMethod::Fixed(FileIngestionMethod::Flat) => {
-            let data = rx
-                .read_all(MAX_FLAT)
-                .map_err(|e| client_err(e.to_string()))?;
-            let ca = ContentAddress::Fixed {
-                method: FileIngestionMethod::Flat,
-                hash: Hash::of_bytes(algo, &data),
-            };
-            add_flat(st, cx, name, &data, ca, refs)
+            let spooled = spool(st, algo, &mut rx)?;
+            add_spooled_flat(st, cx, name, spooled, refs)
         }
         ContentAddressMethod::Fixed(FileIngestionMethod::Recursive) => {
             let tap = HashTap::new(algo);
@@ -249,10 +318,8 @@ pub async fn add_to_store(
         )
     });
     let cx = s.cx.clone();
-    payload::pump_framed(&mut s.wire, &cx, tx).await?;
-    let rec = work
-        .await
-        .map_err(|e| client_err(format!("internal error: {e}")))??;
+    let pumped = payload::pump_framed(&mut s.wire, &cx, tx, None).await;
+    let rec = after_upload(pumped, work).await?;
     s.reply(&ValidPathInfo {
         path: rec.path.clone(),
         info: to_wire_info(&rec),
@@ -285,24 +352,22 @@ pub async fn add_to_store_legacy(
         let root = |p: &StorePath| shared.add_temp_root(conn, p.clone());
         if method == FileIngestionMethod::Flat {
             // The NAR must be a single regular file whose contents are used.
+            let bad = |e: nix_formats::nar::ReadError| client_err(chain(&e));
             let mut rx = rx;
-            let nar = rx
-                .read_all(MAX_FLAT)
-                .map_err(|e| client_err(e.to_string()))?;
-            let node =
-                nix_formats::nar::Node::parse(&nar).map_err(|e| client_err(e.to_string()))?;
-            let nix_formats::nar::Node::Regular { contents, .. } = node else {
-                return Err(client_err("flat adds need a single regular file"));
-            };
-            let ca = ContentAddress::Fixed {
-                method,
-                hash: Hash::of_bytes(algo, &contents),
-            };
+            let mut nar = nix_formats::nar::NarReader::new(&mut rx);
+            if !matches!(
+                nar.next_event().map_err(bad)?,
+                nix_formats::nar::Event::Regular { .. }
+            ) {
+                return Err(client_err("regular file expected"));
+            }
+            let spooled = spool(&st, algo, &mut nar)?;
+            nar.skip_rest().map_err(bad)?;
             let cx = AddCx {
                 sd: &sd,
                 root: &root,
             };
-            return add_flat(&mut st, cx, &name, &contents, ca, BTreeSet::new());
+            return add_spooled_flat(&mut st, cx, &name, spooled, BTreeSet::new());
         }
         add_dump(
             &mut st,
@@ -317,10 +382,8 @@ pub async fn add_to_store_legacy(
             rx,
         )
     });
-    payload::pump_inline_nar(&mut s.wire, tx).await?;
-    let rec = work
-        .await
-        .map_err(|e| client_err(format!("internal error: {e}")))??;
+    let pumped = payload::pump_inline_nar(&mut s.wire, tx).await;
+    let rec = after_upload(pumped, work).await?;
     let shown = s.shared.store_dir.display(&rec.path);
     s.reply(shown.as_str())
 }
@@ -414,13 +477,16 @@ impl Uploader {
     }
 }
 
-/// Imports one path with known info from `input`.
+/// Imports one path with known info from `input`, reading at most the
+/// NAR size the info declares (if it declares one). Nothing is registered
+/// unless the whole NAR arrived and matched the info, and — for a `.drv` —
+/// the derivation read back from the new blocks passed validation.
 fn add_with_info(
     st: &mut Store,
     shared: &Shared,
     who: Uploader,
     info: ValidPathInfo,
-    input: impl BufRead,
+    input: &mut ChannelReader,
 ) -> Result<PathRecord, OpError> {
     let Uploader {
         conn,
@@ -434,34 +500,55 @@ fn add_with_info(
     }
     let path = info.path.clone();
     shared.add_temp_root(conn, path.clone());
-    let is_drv = path.is_derivation();
-    let rec = st
-        .add_nar(
-            input,
-            NewPath {
-                path: path.clone(),
-                references: info.info.references,
-                deriver: info.info.deriver,
-                ultimate: trusted && info.info.ultimate,
-                sigs: info.info.sigs,
-                ca: info.info.ca,
-                nar_hash: Some(info.info.nar_hash),
-                nar_size: if info.info.nar_size == 0 {
-                    None
-                } else {
-                    Some(info.info.nar_size)
-                },
-            },
-        )
-        .map_err(store_err)?;
-    if is_drv {
-        let text = super::read_store_file(st, sd, &path)?;
-        match validate_drv(st, sd, &path, &text) {
-            Ok(drv) => register_outputs(st, sd, &path, &drv)?,
-            Err(e) => return Err(e),
+    let shown = sd.display(&path);
+    let declared = info.info.nar_size;
+    let meta = NewPath {
+        path: path.clone(),
+        references: info.info.references,
+        deriver: info.info.deriver,
+        ultimate: trusted && info.info.ultimate,
+        sigs: info.info.sigs,
+        ca: info.info.ca,
+        nar_hash: Some(info.info.nar_hash),
+        nar_size: (declared != 0).then_some(declared),
+    };
+    let prepared = if declared == 0 {
+        st.prepare_nar(&mut *input, &shown, |_| Ok(meta))
+    } else {
+        let mut limited = Declared::new(input, declared);
+        let r = st.prepare_nar(&mut limited, &shown, |_| Ok(meta));
+        if r.is_err() && limited.overran() {
+            let why = too_long(&shown, declared);
+            input.stop(why.clone());
+            return Err(client_err(why));
         }
+        r
+    }
+    .map_err(store_err)?;
+    let drv = if path.is_derivation() {
+        if prepared.rec.nar_size > MAX_TEXT + 1024 {
+            return Err(client_err(format!(
+                "derivation '{shown}' is larger than {MAX_TEXT} bytes"
+            )));
+        }
+        let text = super::read_file_at(st, &shown, &prepared.rec.root)?;
+        Some(validate_drv(st, sd, &path, &text)?)
+    } else {
+        None
+    };
+    let rec = st
+        .commit_prepared(vec![prepared])
+        .map_err(store_err)?
+        .remove(0);
+    if let Some(d) = drv {
+        register_outputs(st, sd, &path, &d)?;
     }
     Ok(rec)
+}
+
+/// Why an upload that went on past its declared size ends the connection.
+fn too_long(shown: &str, declared: u64) -> String {
+    format!("the NAR of '{shown}' is longer than its declared size of {declared} bytes")
 }
 
 pub async fn add_to_store_nar(
@@ -484,19 +571,24 @@ pub async fn add_to_store_nar(
     let store = s.store()?;
     let shared = s.shared.clone();
     let who = Uploader::of(s, dont_check_sigs);
+    let limit = (info.info.nar_size != 0).then(|| {
+        let shown = s.shared.store_dir.display(&info.path);
+        (info.info.nar_size, too_long(&shown, info.info.nar_size))
+    });
+    let mut rx = rx;
     let work = tokio::task::spawn_blocking(move || {
         let mut st = store.lock().expect("store lock");
-        add_with_info(&mut st, &shared, who, info, rx)
+        add_with_info(&mut st, &shared, who, info, &mut rx)
     });
     let cx = s.cx.clone();
-    payload::pump_framed(&mut s.wire, &cx, tx).await?;
-    work.await
-        .map_err(|e| client_err(format!("internal error: {e}")))??;
+    let pumped = payload::pump_framed(&mut s.wire, &cx, tx, limit).await;
+    after_upload(pumped, work).await?;
     s.done();
     Ok(())
 }
 
-/// Reads one wire value from a `BufRead` (the AddMultipleToStore stream).
+/// Reads one wire value from a `BufRead` (the AddMultipleToStore stream),
+/// buffering only bytes that arrived (the decoder bounds the value).
 fn read_wire<T>(
     r: &mut impl BufRead,
     cx: &WireContext,
@@ -504,21 +596,27 @@ fn read_wire<T>(
 ) -> Result<T, OpError> {
     let mut acc: Vec<u8> = Vec::new();
     loop {
-        {
-            let mut d = nix_formats::wire::Decoder::new(&acc, cx);
-            match f(&mut d) {
-                Ok(v) => {
-                    debug_assert_eq!(d.pos(), acc.len());
-                    return Ok(v);
-                }
-                Err(nix_formats::wire::DecodeError::Incomplete { needed }) => {
-                    let mut chunk = vec![0u8; needed];
-                    r.read_exact(&mut chunk)
-                        .map_err(|e| client_err(format!("reading upload: {e}")))?;
-                    acc.extend_from_slice(&chunk);
-                }
-                Err(e) => return Err(client_err(format!("bad upload: {e}"))),
+        let mut d = nix_formats::wire::Decoder::new(&acc, cx);
+        match f(&mut d) {
+            Ok(v) => {
+                debug_assert_eq!(d.pos(), acc.len());
+                return Ok(v);
             }
+            Err(nix_formats::wire::DecodeError::Incomplete { needed }) => {
+                let target = acc.len().saturating_add(needed);
+                while acc.len() < target {
+                    let b = r
+                        .fill_buf()
+                        .map_err(|e| client_err(format!("reading upload: {e}")))?;
+                    if b.is_empty() {
+                        return Err(client_err("reading upload: the stream ends inside an item"));
+                    }
+                    let n = b.len().min(target - acc.len());
+                    acc.extend_from_slice(&b[..n]);
+                    r.consume(n);
+                }
+            }
+            Err(e) => return Err(client_err(format!("bad upload: {e}"))),
         }
     }
 }
@@ -546,9 +644,8 @@ pub async fn add_multiple_to_store(
         Ok(())
     });
     let cx = s.cx.clone();
-    payload::pump_framed(&mut s.wire, &cx, tx).await?;
-    work.await
-        .map_err(|e| client_err(format!("internal error: {e}")))??;
+    let pumped = payload::pump_framed(&mut s.wire, &cx, tx, None).await;
+    after_upload(pumped, work).await?;
     s.done();
     Ok(())
 }
@@ -590,17 +687,29 @@ pub async fn add_build_log(s: &mut Session, drv: StorePath) -> Result<(), OpErro
     let (tx, mut rx) = payload::channel();
     let log_dir = s.shared.log_dir.clone();
     let work = tokio::task::spawn_blocking(move || -> Result<(), OpError> {
-        let data = rx
-            .read_all(1 << 30)
-            .map_err(|e| client_err(e.to_string()))?;
-        crate::logs::write_log(&log_dir, &drv, &data)
+        crate::logs::write_log(&log_dir, &drv, &mut rx)
             .map_err(|e| client_err(format!("writing build log: {e}")))
     });
     let cx = s.cx.clone();
-    payload::pump_framed(&mut s.wire, &cx, tx).await?;
-    work.await
-        .map_err(|e| client_err(format!("internal error: {e}")))??;
+    let pumped = payload::pump_framed(&mut s.wire, &cx, tx, None).await;
+    after_upload(pumped, work).await?;
     s.u64_reply(1)
+}
+
+/// Waits for an upload's consumer whatever became of the stream (so that
+/// nothing of the op outlives it: its temp pin, its store lock), then
+/// reports a broken stream first — it ends the connection — and the
+/// consumer's result otherwise. (Once the stream has ended, the consumer
+/// sees its end or an error at once, so this never waits on the client.)
+async fn after_upload<P, T>(
+    pumped: Result<P, crate::io::WireIoError>,
+    work: tokio::task::JoinHandle<Result<T, OpError>>,
+) -> Result<T, OpError> {
+    let done = work
+        .await
+        .map_err(|e| client_err(format!("internal error: {e}")));
+    pumped?;
+    done?
 }
 
 /// Used by builds: a path's record as a wire info.

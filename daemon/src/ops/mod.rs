@@ -4,6 +4,7 @@
 
 pub mod add;
 pub mod build;
+pub mod export;
 pub mod maintenance;
 pub mod query;
 pub mod roots;
@@ -26,18 +27,19 @@ pub fn read_store_file(
         .path_info(path)
         .map_err(|e| client_err(chain(&e)))?
         .ok_or_else(|| client_err(format!("path '{}' is not valid", sd.display(path))))?;
+    read_file_at(store, &sd.display(path), &rec.root)
+}
+
+/// The contents of the regular file whose DAG is at `root` (blocks that
+/// are in the block store, registered or not); `shown` names it in errors.
+pub fn read_file_at(store: &Store, shown: &str, root: &cid::Cid) -> Result<Vec<u8>, OpError> {
     let dag = DagReader::new(&store.blocks);
-    match dag.kind(&rec.root).map_err(|e| client_err(chain(&e)))? {
+    match dag.kind(root).map_err(|e| client_err(chain(&e)))? {
         Kind::File { .. } => {}
-        _ => {
-            return Err(client_err(format!(
-                "'{}' is not a regular file",
-                sd.display(path)
-            )));
-        }
+        _ => return Err(client_err(format!("'{shown}' is not a regular file"))),
     }
     let mut v = Vec::new();
-    dag.write_file(&rec.root, &mut v)
+    dag.write_file(root, &mut v)
         .map_err(|e| client_err(chain(&e)))?;
     Ok(v)
 }
@@ -93,8 +95,8 @@ pub async fn dispatch(s: &mut Session, req: Request) -> Result<(), OpError> {
         R::HasSubstitutes(_) => s.reply(&false),
         R::QueryMissing(targets) => query::query_missing(s, targets).await,
         R::EnsurePath(p) => query::ensure_path(s, p).await,
-        R::NarFromPath(p) => query::nar_from_path(s, p).await,
-        R::ExportPath { path, .. } => query::export_path(s, path).await,
+        R::NarFromPath(p) => export::nar_from_path(s, p).await,
+        R::ExportPath { path, .. } => export::export_path(s, path).await,
         R::AddToStore {
             name,
             method,

@@ -1,18 +1,17 @@
 //! Read-only ops: validity, path info, referrers, derivation outputs,
-//! QueryMissing, NAR and export streams, verification.
+//! QueryMissing, verification. (NAR and export streams: `export`.)
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use nix_formats::store_path::{StoreDir, StorePath};
 use nix_formats::wire::{DerivedPath, OutputsSpec, StderrMsg, UnkeyedValidPathInfo};
 use store_ipfs::catalogue::PathRecord;
-use store_ipfs::dag::DagReader;
 use store_ipfs::store::Store;
 
 use super::read_derivation;
 use crate::session::{OpError, Session, chain, client_err};
 
-fn cat_err(e: store_ipfs::catalogue::CatalogueError) -> OpError {
+pub(super) fn cat_err(e: store_ipfs::catalogue::CatalogueError) -> OpError {
     client_err(chain(&e))
 }
 
@@ -29,7 +28,7 @@ pub fn to_wire_info(rec: &PathRecord) -> UnkeyedValidPathInfo {
     }
 }
 
-fn not_valid(sd: &StoreDir, p: &StorePath) -> OpError {
+pub(super) fn not_valid(sd: &StoreDir, p: &StorePath) -> OpError {
     client_err(format!("path '{}' is not valid", sd.display(p)))
 }
 
@@ -328,59 +327,5 @@ pub async fn ensure_path(s: &mut Session, p: StorePath) -> Result<(), OpError> {
         )));
     }
     s.shared.add_temp_root(s.id, p);
-    s.u64_reply(1)
-}
-
-/// Streams a path's NAR after STDERR_LAST (ssh-ng clients).
-pub async fn nar_from_path(s: &mut Session, p: StorePath) -> Result<(), OpError> {
-    let sd = s.shared.store_dir.clone();
-    let nar = s
-        .blocking(move |st, _| {
-            let rec = st
-                .catalogue
-                .path_info(&p)
-                .map_err(cat_err)?
-                .ok_or_else(|| not_valid(&sd, &p))?;
-            let mut v = Vec::with_capacity(rec.nar_size as usize);
-            store_ipfs::nar_dag::export_nar(&DagReader::new(&st.blocks), &rec.root, &mut v)
-                .map_err(|e| client_err(chain(&e)))?;
-            Ok(v)
-        })
-        .await?;
-    s.log(&StderrMsg::Last);
-    s.wire.out.extend_from_slice(&nar);
-    Ok(())
-}
-
-/// ExportPath (clients before 1.17): the export format via STDERR_WRITE.
-pub async fn export_path(s: &mut Session, p: StorePath) -> Result<(), OpError> {
-    let sd = s.shared.store_dir.clone();
-    let data = s
-        .blocking(move |st, _| {
-            let rec = st
-                .catalogue
-                .path_info(&p)
-                .map_err(cat_err)?
-                .ok_or_else(|| not_valid(&sd, &p))?;
-            let mut nar = Vec::new();
-            store_ipfs::nar_dag::export_nar(&DagReader::new(&st.blocks), &rec.root, &mut nar)
-                .map_err(|e| client_err(chain(&e)))?;
-            let item = nix_formats::export::ExportItem {
-                nar,
-                path: p,
-                references: rec.references,
-                deriver: rec.deriver,
-            };
-            let mut out = Vec::new();
-            nix_formats::export::write_export(&sd, std::slice::from_ref(&item), &mut out)
-                .map_err(|e| client_err(e.to_string()))?;
-            // The op writes one path, without the stream's end marker.
-            out.truncate(out.len() - 8);
-            Ok(out)
-        })
-        .await?;
-    for chunk in data.chunks(64 * 1024) {
-        s.log(&StderrMsg::Write(chunk.to_vec()));
-    }
     s.u64_reply(1)
 }

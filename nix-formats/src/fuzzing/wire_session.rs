@@ -19,6 +19,7 @@ const LIMITS: Limits = Limits {
     max_string_len: 1 << 16,
     max_collection_len: 1 << 10,
     max_frame_len: 1 << 16,
+    max_message_len: 1 << 18,
 };
 
 /// How much of the input is also fed to a second handshake byte by byte.

@@ -28,7 +28,7 @@ pub use decode::{DecodeError, Decoder, Event, Found, Status, Step};
 pub use grammar::NameError;
 pub use read::{NarReader, ReadError};
 pub use tree::{Node, ParseError};
-pub use write::{NarWriter, WriteError};
+pub use write::{NarWriter, RegularFileNar, WriteError, regular_file_nar};
 
 #[cfg(unix)]
 pub use dump::{DumpError, dump, hash_path};

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::store_path::{StoreDir, StorePath};
+use crate::store_path::{MAX_NAME_LEN, StoreDir, StorePath};
 
 use super::context::{Limits, WireContext};
 use super::error::DecodeError;
@@ -83,7 +83,19 @@ impl<'a> Decoder<'a> {
         T::decode(self)
     }
 
+    /// Checks that `n` more bytes are at hand. A value that would reach
+    /// past [`Limits::max_message_len`] from the decoder's start is an
+    /// error whether or not its bytes arrived, so the outcome never
+    /// depends on how the input was split.
     fn need(&self, n: usize) -> Result<(), DecodeError> {
+        let limit = self.cx.limits.max_message_len;
+        if self.pos.saturating_add(n) > limit {
+            return Err(DecodeError::MessageTooLong {
+                offset: self.pos,
+                len: n,
+                limit,
+            });
+        }
         let have = self.input.len() - self.pos;
         if have < n {
             Err(DecodeError::Incomplete { needed: n - have })
@@ -192,10 +204,40 @@ impl<'a> Decoder<'a> {
         self.str_ref(field).map(str::to_owned)
     }
 
+    /// The longest string that can be a store path in our store dir: the
+    /// directory, `/`, the 32-character hash, `-` and the longest name.
+    /// Longer claims are refused before their bytes are waited for.
+    pub fn max_store_path_len(&self) -> usize {
+        self.cx.store_dir.as_str().len() + 2 + 32 + MAX_NAME_LEN
+    }
+
+    /// A padded UTF-8 string of at most `limit` bytes, borrowed.
+    fn str_ref_max(&mut self, field: &'static str, limit: usize) -> Result<&'a str, DecodeError> {
+        let offset = self.pos;
+        let b = self.bytes_ref_max(field, limit)?;
+        std::str::from_utf8(b).map_err(|source| DecodeError::NotUtf8 {
+            field,
+            offset: offset + 8,
+            source,
+        })
+    }
+
+    /// A store path's base name (`<hash>-<name>`), sent without its
+    /// directory.
+    pub fn base_name(&mut self, field: &'static str) -> Result<StorePath, DecodeError> {
+        let offset = self.pos;
+        let s = self.str_ref_max(field, 1 + 32 + MAX_NAME_LEN)?;
+        StorePath::from_base_name(s).map_err(|source| DecodeError::StorePath {
+            field,
+            offset,
+            source,
+        })
+    }
+
     /// A full store path (`/nix/store/<hash>-<name>`) in our store dir.
     pub fn store_path(&mut self, field: &'static str) -> Result<StorePath, DecodeError> {
         let offset = self.pos;
-        let s = self.str_ref(field)?;
+        let s = self.str_ref_max(field, self.max_store_path_len())?;
         self.cx
             .store_dir
             .parse_path(s)
@@ -212,7 +254,7 @@ impl<'a> Decoder<'a> {
         field: &'static str,
     ) -> Result<Option<StorePath>, DecodeError> {
         let offset = self.pos;
-        let s = self.str_ref(field)?;
+        let s = self.str_ref_max(field, self.max_store_path_len())?;
         if s.is_empty() {
             return Ok(None);
         }
@@ -248,6 +290,11 @@ impl<'a> Decoder<'a> {
     }
 
     /// A list, each item read by `item`.
+    ///
+    /// When an item is cut short, the bytes asked for include the least
+    /// the items after it can take (8 each: every wire value holds at
+    /// least one u64), so a reader that retries from the start waits for
+    /// the bulk of a long collection at once instead of item by item.
     pub fn list<T>(
         &mut self,
         field: &'static str,
@@ -255,8 +302,8 @@ impl<'a> Decoder<'a> {
     ) -> Result<Vec<T>, DecodeError> {
         let (n, cap) = self.count(field)?;
         let mut v = Vec::with_capacity(cap);
-        for _ in 0..n {
-            v.push(item(self)?);
+        for i in 0..n {
+            v.push(item(self).map_err(|e| rest_needed(e, n - i - 1, 8))?);
         }
         Ok(v)
     }
@@ -270,8 +317,8 @@ impl<'a> Decoder<'a> {
     ) -> Result<BTreeSet<T>, DecodeError> {
         let (n, _) = self.count(field)?;
         let mut s = BTreeSet::new();
-        for _ in 0..n {
-            let x = item(self)?;
+        for i in 0..n {
+            let x = item(self).map_err(|e| rest_needed(e, n - i - 1, 8))?;
             if s.last().is_some_and(|last| *last >= x) {
                 self.mark_non_canonical();
             }
@@ -289,9 +336,9 @@ impl<'a> Decoder<'a> {
     ) -> Result<BTreeMap<K, V>, DecodeError> {
         let (n, _) = self.count(field)?;
         let mut m = BTreeMap::new();
-        for _ in 0..n {
-            let k = key(self)?;
-            let v = value(self)?;
+        for i in 0..n {
+            let k = key(self).map_err(|e| rest_needed(e, 2 * (n - i) - 1, 8))?;
+            let v = value(self).map_err(|e| rest_needed(e, 2 * (n - i - 1), 8))?;
             if m.last_key_value().is_some_and(|(last, _)| *last >= k) {
                 self.mark_non_canonical();
             }
@@ -321,6 +368,17 @@ impl<'a> Decoder<'a> {
         field: &'static str,
     ) -> Result<BTreeMap<String, String>, DecodeError> {
         self.map(field, |d| d.string(field), |d| d.string(field))
+    }
+}
+
+/// Adds the least that `items` more values of at least `each` bytes take
+/// to an [`DecodeError::Incomplete`]; other errors pass unchanged.
+fn rest_needed(e: DecodeError, items: usize, each: usize) -> DecodeError {
+    match e {
+        DecodeError::Incomplete { needed } => DecodeError::Incomplete {
+            needed: needed.saturating_add(items.saturating_mul(each)),
+        },
+        other => other,
     }
 }
 

@@ -28,6 +28,15 @@ pub enum DecodeError {
         limit: usize,
     },
 
+    #[error(
+        "message too long: {len} more bytes at offset {offset} would pass the limit of {limit} bytes"
+    )]
+    MessageTooLong {
+        offset: usize,
+        len: usize,
+        limit: usize,
+    },
+
     #[error("{field} at offset {offset}: {count} items exceed the limit of {limit}")]
     TooMany {
         field: &'static str,

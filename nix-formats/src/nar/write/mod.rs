@@ -5,7 +5,7 @@ mod error;
 
 pub use error::WriteError;
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 
 use super::grammar::{
     CLOSE, CONTENTS, DIRECTORY, ENTRY, EXECUTABLE, MAGIC, MAX_DEPTH, MAX_TARGET_LEN, NAME, NODE,
@@ -304,5 +304,74 @@ impl<W: Write> NarWriter<W> {
         self.put(&len.to_le_bytes())?;
         self.put(bytes)?;
         self.put(&[0; 8][..padding(len)])
+    }
+}
+
+/// A NAR of one regular file, read as it is produced: the archive's head,
+/// then `size` bytes of contents from a reader, then its tail.
+pub type RegularFileNar<R> =
+    io::Chain<io::Chain<io::Cursor<Vec<u8>>, io::Take<R>>, io::Cursor<Vec<u8>>>;
+
+/// Streams the NAR of one regular file of `size` bytes whose contents
+/// `contents` yields, without holding the contents (what Nix's `dumpPath`
+/// of a file gives, byte for byte). If `contents` ends early, the archive
+/// is cut short.
+pub fn regular_file_nar<R: Read>(executable: bool, size: u64, contents: R) -> RegularFileNar<R> {
+    let mut head = Vec::with_capacity(128);
+    for token in [MAGIC, OPEN, TYPE, REGULAR] {
+        push_str(&mut head, token);
+    }
+    if executable {
+        push_str(&mut head, EXECUTABLE);
+        push_str(&mut head, b"");
+    }
+    push_str(&mut head, CONTENTS);
+    head.extend_from_slice(&size.to_le_bytes());
+    let mut tail = vec![0; padding(size)];
+    push_str(&mut tail, CLOSE);
+    io::Cursor::new(head)
+        .chain(contents.take(size))
+        .chain(io::Cursor::new(tail))
+}
+
+/// Appends `str(bytes)`: length, bytes, zero padding.
+fn push_str(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = bytes.len() as u64;
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(&[0; 8][..padding(len)]);
+}
+
+#[cfg(test)]
+mod streamed_tests {
+    use super::*;
+
+    #[test]
+    fn regular_file_nar_is_what_the_writer_writes() {
+        for executable in [false, true] {
+            for size in [0usize, 1, 7, 8, 9, 4096, 100_003] {
+                let contents: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+                let mut w = NarWriter::new(Vec::new());
+                w.regular(executable, size as u64).expect("regular");
+                if size > 0 {
+                    w.contents(&contents).expect("contents");
+                }
+                let expected = w.finish().expect("finish");
+                let mut got = Vec::new();
+                regular_file_nar(executable, size as u64, contents.as_slice())
+                    .read_to_end(&mut got)
+                    .expect("read");
+                assert_eq!(got, expected, "executable {executable}, size {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_short_reader_cuts_the_archive_short() {
+        let mut got = Vec::new();
+        regular_file_nar(false, 10, &b"abc"[..])
+            .read_to_end(&mut got)
+            .expect("read");
+        assert!(crate::nar::Node::parse(&got).is_err());
     }
 }

@@ -172,13 +172,7 @@ fn build_mode(d: &mut Decoder<'_>) -> Result<BuildMode, DecodeError> {
 
 /// A store path sent without its directory.
 fn base_name(d: &mut Decoder<'_>, field: &'static str) -> Result<StorePath, DecodeError> {
-    let offset = d.pos();
-    let s = d.str_ref(field)?;
-    StorePath::from_base_name(s).map_err(|source| DecodeError::StorePath {
-        field,
-        offset,
-        source,
-    })
+    d.base_name(field)
 }
 
 impl WireDecode for Request {

@@ -121,6 +121,7 @@ fn lengths_are_checked_before_waiting_or_allocating() {
             max_string_len: 16,
             max_collection_len: 4,
             max_frame_len: 16,
+            max_message_len: 64,
         },
         ..cx(38)
     };
@@ -153,9 +154,52 @@ fn lengths_are_checked_before_waiting_or_allocating() {
             limit: 4
         })
     );
-    // A huge count within the limit with no items yet only asks for more.
+    // A huge count within the limit with no items yet only asks for more:
+    // at least 8 bytes for each of its items, allocating nothing.
     let r = Decoder::new(&u64s(&[1 << 20]), &cx(38)).strings("l");
-    assert_eq!(r, Err(DecodeError::Incomplete { needed: 8 }));
+    assert_eq!(r, Err(DecodeError::Incomplete { needed: 8 << 20 }));
+    // Part-way through, it asks for the rest of the item it is in plus
+    // the least the remaining ones take.
+    let mut two_of_four = u64s(&[4, 1]);
+    two_of_four.extend_from_slice(b"a\0\0\0\0\0\0\0");
+    two_of_four.extend_from_slice(&u64s(&[3]));
+    assert_eq!(
+        Decoder::new(&two_of_four, &small).strings("l"),
+        Err(DecodeError::Incomplete { needed: 8 + 2 * 8 })
+    );
+    // A map entry cut in its key still owes its value and the entries after.
+    assert_eq!(
+        Decoder::new(&u64s(&[3]), &small).string_map("m"),
+        Err(DecodeError::Incomplete { needed: 8 + 5 * 8 })
+    );
+    // Nothing spans more than the message limit, arrived or not: the
+    // same error whether the bytes are there or still to come.
+    let mut strings = u64s(&[4]);
+    for _ in 0..4 {
+        strings.extend(u64s(&[16, 0, 0]));
+    }
+    for end in [strings.len(), 64] {
+        assert_eq!(
+            Decoder::new(&strings[..end], &small).strings("l"),
+            Err(DecodeError::MessageTooLong {
+                offset: 64,
+                len: 16,
+                limit: 64
+            }),
+            "with {end} bytes at hand"
+        );
+    }
+    // A store path longer than any valid one is refused from its length.
+    let r = Decoder::new(&u64s(&[300]), &cx(38)).store_path("p");
+    assert_eq!(
+        r,
+        Err(DecodeError::TooLong {
+            field: "p",
+            offset: 0,
+            len: 300,
+            limit: "/nix/store".len() + 2 + 32 + 211
+        })
+    );
 }
 
 #[test]
