@@ -209,11 +209,26 @@ fn is_socket(p: &Path) -> bool {
 }
 
 /// The last `n` lines of the daemon's log.
+/// Errors earlier than those lines (a busy daemon logs a line per
+/// connection, which would push them out) come first, up to `n` of them.
 pub fn log_tail(n: usize) -> String {
     let text = fs::read(layout::DAEMON_LOG).unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    let start = lines.len().saturating_sub(n);
+    let earlier: Vec<&str> = lines[..start]
+        .iter()
+        .filter(|l| l.contains("error"))
+        .take(n)
+        .copied()
+        .collect();
+    let mut out = String::new();
+    if !earlier.is_empty() {
+        out.push_str(&earlier.join("\n"));
+        out.push_str("\n[…]\n");
+    }
+    out.push_str(&lines[start..].join("\n"));
+    out
 }
 
 /// Our daemon for the tests that run it alone: `PKGCHAIN_DAEMON`, or else
