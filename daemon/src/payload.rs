@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use nix_formats::hash::{Hash, HashAlgo, Hasher};
 use nix_formats::nar::{Decoder as NarDecoder, Status};
-use nix_formats::wire::{FrameDecoder, FrameEvent, WireContext};
+use nix_formats::wire::{FrameDecoder, FrameEvent, StderrMsg, WireContext, decode_read_reply};
 use tokio::sync::mpsc;
 
 use crate::io::{READ_CHUNK, Wire, WireIoError};
@@ -51,6 +51,18 @@ pub struct ChannelReader {
     hasher: Option<HashTap>,
     consumed: u64,
     state: Arc<UploadState>,
+    /// For a pulled stream: asks the socket side for the next chunk (it
+    /// sends nothing unasked, since a client cannot be asked past the end
+    /// of what it uploads).
+    demand: Option<mpsc::UnboundedSender<()>>,
+}
+
+/// The socket's end of a pulled upload (STDERR_READ): chunks are sent when
+/// the consumer asks for them.
+#[derive(Debug)]
+pub struct Puller {
+    tx: Sender,
+    demand: mpsc::UnboundedReceiver<()>,
 }
 
 /// A hasher shared between a reader and whoever wants its result.
@@ -118,6 +130,11 @@ impl Read for ChannelReader {
 impl BufRead for ChannelReader {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         while self.pos == self.cur.len() {
+            if let Some(d) = &self.demand {
+                // The socket side has gone if this fails; the receive
+                // below then sees the closed channel.
+                let _ = d.send(());
+            }
             match self.rx.blocking_recv() {
                 Some(chunk) => {
                     self.cur = chunk;
@@ -145,6 +162,45 @@ impl BufRead for ChannelReader {
     }
 }
 
+/// Where an upload's NAR comes from: the socket (through a channel), or a
+/// file it was spooled to first.
+pub trait Upload: BufRead {
+    /// Whether the client sends only what is asked for (STDERR_READ), so
+    /// that looking past the data's end would ask it for more than it has.
+    fn is_pulled(&self) -> bool;
+
+    /// Ends the upload; see [`ChannelReader::stop`].
+    fn stop(&self, why: String);
+}
+
+impl Upload for ChannelReader {
+    fn is_pulled(&self) -> bool {
+        self.demand.is_some()
+    }
+
+    fn stop(&self, why: String) {
+        ChannelReader::stop(self, why);
+    }
+}
+
+/// A spooled NAR: all there, nothing to stop.
+impl Upload for std::io::BufReader<std::fs::File> {
+    fn is_pulled(&self) -> bool {
+        false
+    }
+
+    fn stop(&self, _why: String) {}
+}
+
+/// A channel pair for one upload the client pulls from itself, chunk by
+/// chunk as the consumer asks ([`pump_pulled`]).
+pub fn pulled_channel() -> (Puller, ChannelReader) {
+    let (tx, mut rx) = channel();
+    let (demand_tx, demand) = mpsc::unbounded_channel();
+    rx.demand = Some(demand_tx);
+    (Puller { tx, demand }, rx)
+}
+
 /// A channel pair for one upload.
 pub fn channel() -> (Sender, ChannelReader) {
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
@@ -161,6 +217,7 @@ pub fn channel() -> (Sender, ChannelReader) {
             hasher: None,
             consumed: 0,
             state,
+            demand: None,
         },
     )
 }
@@ -189,13 +246,13 @@ impl Sender {
 /// `declared` bytes, then the end. [`Declared::overran`] tells whether the
 /// stream went on past it.
 #[derive(Debug)]
-pub struct Declared<'a> {
-    inner: &'a mut ChannelReader,
+pub struct Declared<'a, R> {
+    inner: &'a mut R,
     left: u64,
 }
 
-impl<'a> Declared<'a> {
-    pub fn new(inner: &'a mut ChannelReader, declared: u64) -> Self {
+impl<'a, R: BufRead> Declared<'a, R> {
+    pub fn new(inner: &'a mut R, declared: u64) -> Self {
         Declared {
             inner,
             left: declared,
@@ -209,7 +266,7 @@ impl<'a> Declared<'a> {
     }
 }
 
-impl Read for Declared<'_> {
+impl<R: BufRead> Read for Declared<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let avail = self.fill_buf()?;
         let n = avail.len().min(buf.len());
@@ -219,7 +276,7 @@ impl Read for Declared<'_> {
     }
 }
 
-impl BufRead for Declared<'_> {
+impl<R: BufRead> BufRead for Declared<'_, R> {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         if self.left == 0 {
             return Ok(&[]);
@@ -284,6 +341,46 @@ pub async fn pump_framed(
             Err(e) => return Err(WireIoError::Protocol(e.to_string())),
         }
     }
+}
+
+/// Serves a pulled upload (AddToStoreNar at protocol 1.21–1.22, ImportPaths):
+/// each time the consumer needs more, one STDERR_READ asks the client for
+/// up to [`READ_CHUNK`] bytes and its answer is passed on. Ends when the
+/// consumer is done (it drops its reader); returns the bytes received.
+/// An empty answer means the client has nothing more: the consumer then
+/// sees the stream end early. More than `limit` (the size the request
+/// declared) ends the connection.
+pub async fn pump_pulled(
+    wire: &mut Wire,
+    cx: &WireContext,
+    puller: Puller,
+    limit: Option<(u64, String)>,
+) -> Result<u64, WireIoError> {
+    let Puller { tx, mut demand } = puller;
+    let wanted = READ_CHUNK as u64;
+    let mut total = 0u64;
+    while demand.recv().await.is_some() {
+        nix_formats::wire::encode_into(&mut wire.out, cx, &StderrMsg::Read(wanted))
+            .map_err(|e| WireIoError::Protocol(e.to_string()))?;
+        wire.flush().await?;
+        let chunk = wire
+            .read(cx, |d| decode_read_reply(d, wanted).map(<[u8]>::to_vec))
+            .await?;
+        if chunk.is_empty() {
+            // Dropping the sender unfinished: the consumer's read fails.
+            return Ok(total);
+        }
+        total += chunk.len() as u64;
+        if let Some((max, why)) = &limit {
+            if total > *max {
+                return Err(WireIoError::Protocol(why.clone()));
+            }
+        }
+        if !tx.send(chunk).await? {
+            break;
+        }
+    }
+    Ok(total)
 }
 
 /// Forwards one NAR sent inline (no length prefix; its grammar says where

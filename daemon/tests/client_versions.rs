@@ -313,3 +313,213 @@ fn session(version: ProtocolVersion) {
     assert!(c.recv(|d| d.bool()));
     c.assert_drained();
 }
+
+/// A NAR of one regular file.
+fn file_nar(contents: &[u8]) -> Vec<u8> {
+    let mut nar = Vec::new();
+    nix_formats::nar::regular_file_nar(false, contents.len() as u64, contents)
+        .read_to_end(&mut nar)
+        .expect("an in-memory NAR");
+    nar
+}
+
+/// Answers the daemon's STDERR_READ requests from `data`, at most `step`
+/// bytes each, as a Nix 2.3 client does from its NAR source, until
+/// STDERR_LAST or STDERR_ERROR. A request once `data` is all sent fails
+/// the test: a real client's source throws there. Returns the error's
+/// message, if any, and how many requests came.
+fn serve_reads(c: &mut Conn, data: &[u8], step: usize) -> (Option<String>, usize) {
+    let mut sent = 0;
+    let mut requests = 0;
+    loop {
+        match c.recv(StderrMsg::decode) {
+            StderrMsg::Read(wanted) => {
+                requests += 1;
+                assert!(
+                    sent < data.len(),
+                    "the daemon asked for more after the whole NAR ({} bytes) was sent",
+                    data.len()
+                );
+                let wanted = usize::try_from(wanted).expect("a small request");
+                let n = wanted.min(step).min(data.len() - sent);
+                let mut out = Vec::new();
+                nix_formats::wire::encode_read_reply(
+                    &mut nix_formats::wire::Encoder::new(&mut out, &c.cx),
+                    &data[sent..sent + n],
+                );
+                c.send_raw(&out);
+                sent += n;
+            }
+            StderrMsg::Last => return (None, requests),
+            StderrMsg::Error(e) => {
+                return (
+                    Some(String::from_utf8_lossy(&e.message).into_owned()),
+                    requests,
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Protocol 1.21–1.22 (Nix 2.3): AddToStoreNar's NAR is pulled by the
+/// daemon with STDERR_READ, never past its end; a NAR that does not match
+/// its info is refused and the session goes on.
+#[test]
+fn protocol_1_21_and_1_22_uploads_are_pulled_with_stderr_read() {
+    let daemon = Daemon::start();
+    let sd = StoreDir::default();
+    for minor in [21, 22] {
+        let (mut c, info) = connect(&daemon.socket, ProtocolVersion::new(1, minor));
+        assert_eq!(info.negotiated.version, ProtocolVersion::new(1, minor));
+        c.send(&Request::SetOptions(ClientSettings::default()));
+        c.until_last();
+
+        // Large enough for several requests of 64 KiB.
+        let contents: Vec<u8> = (0..200_000u32)
+            .map(|i| (i * 7 + minor as u32) as u8)
+            .collect();
+        let nar = file_nar(&contents);
+        let ca = ContentAddress::Fixed {
+            method: nix_formats::content_address::FileIngestionMethod::Recursive,
+            hash: Hash::sha256(&nar),
+        };
+        let path = sd
+            .make_path_from_ca("pulled", &ca, &BTreeSet::new(), false)
+            .expect("a valid name");
+        let mut upload = UnkeyedValidPathInfo::new(Hash::sha256(&nar), nar.len() as u64);
+        upload.ca = Some(ca);
+        c.send(&Request::AddToStoreNar {
+            info: nix_formats::wire::ValidPathInfo {
+                path: path.clone(),
+                info: upload.clone(),
+            },
+            repair: false,
+            dont_check_sigs: false,
+        });
+        // Answers smaller than asked, as a client may give.
+        let (err, requests) = serve_reads(&mut c, &nar, 50_000);
+        assert_eq!(err, None, "at 1.{minor}");
+        assert!(requests >= 4, "{requests} requests at 1.{minor}");
+        c.assert_drained();
+
+        c.send(&Request::QueryPathInfo(path.clone()));
+        c.until_last();
+        assert!(c.recv(|d| d.bool()));
+        let got = c.recv(UnkeyedValidPathInfo::decode);
+        c.assert_drained();
+        assert_eq!(got.nar_hash, Hash::sha256(&nar));
+        assert_eq!(got.nar_size, nar.len() as u64);
+        assert_eq!(got.ca, Some(ca));
+
+        // The same info with other bytes of the same length: refused,
+        // nothing registered, and the connection still answers.
+        let mut forged = nar.clone();
+        let last = forged.len() - 20;
+        forged[last] ^= 1;
+        let other = sd
+            .make_path_from_ca(
+                "pulled-forged",
+                &ContentAddress::Fixed {
+                    method: nix_formats::content_address::FileIngestionMethod::Recursive,
+                    hash: Hash::sha256(&nar),
+                },
+                &BTreeSet::new(),
+                false,
+            )
+            .expect("a valid name");
+        c.send(&Request::AddToStoreNar {
+            info: nix_formats::wire::ValidPathInfo {
+                path: other.clone(),
+                info: upload,
+            },
+            repair: false,
+            dont_check_sigs: false,
+        });
+        let (err, _) = serve_reads(&mut c, &forged, 1 << 20);
+        let err = err.expect("a NAR that does not match its hash is refused");
+        assert!(err.contains("hash mismatch"), "{err}");
+        c.send(&Request::IsValidPath(other));
+        c.until_last();
+        assert!(!c.recv(|d| d.bool()));
+        c.assert_drained();
+    }
+}
+
+/// ImportPaths (what clients before 1.18 send for `nix-store --import`;
+/// `nix-daemon` takes it from any client): the export stream is pulled with
+/// STDERR_READ, never past its end marker, and every path in it becomes
+/// valid with its references and deriver; the reply lists them.
+#[test]
+fn import_paths_pulls_an_export_stream() {
+    if !running_as_root() {
+        // Untrusted clients need signatures, which exports do not carry.
+        eprintln!("import_paths_pulls_an_export_stream: needs a trusted client (root); not run");
+        return;
+    }
+    let daemon = Daemon::start();
+    let sd = StoreDir::default();
+    let (mut c, _) = connect(&daemon.socket, ProtocolVersion::new(1, 21));
+    c.send(&Request::SetOptions(ClientSettings::default()));
+    c.until_last();
+
+    let dep = sd
+        .make_text_path("imported-dep", &Hash::sha256(b"dep"), &BTreeSet::new())
+        .expect("a valid name");
+    let top = sd
+        .make_text_path("imported-top", &Hash::sha256(b"top"), &BTreeSet::new())
+        .expect("a valid name");
+    let deriver = sd
+        .make_text_path("imported-top.drv", &Hash::sha256(b"drv"), &BTreeSet::new())
+        .expect("a valid name");
+    let big: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
+    let items = [
+        nix_formats::export::ExportItem {
+            nar: file_nar(&big),
+            path: dep.clone(),
+            references: BTreeSet::new(),
+            deriver: None,
+        },
+        nix_formats::export::ExportItem {
+            nar: file_nar(sd.display(&dep).as_bytes()),
+            path: top.clone(),
+            references: BTreeSet::from([dep.clone()]),
+            deriver: Some(deriver.clone()),
+        },
+    ];
+    let mut export = Vec::new();
+    nix_formats::export::write_export(&sd, &items, &mut export).expect("an export stream");
+
+    c.send_raw(&27u64.to_le_bytes());
+    let (err, requests) = serve_reads(&mut c, &export, 40_000);
+    assert_eq!(err, None);
+    assert!(requests >= 4, "{requests} requests");
+    let imported = c.recv(|d| d.strings("imported paths"));
+    c.assert_drained();
+    assert_eq!(imported, vec![sd.display(&dep), sd.display(&top)]);
+
+    for item in &items {
+        c.send(&Request::QueryPathInfo(item.path.clone()));
+        c.until_last();
+        assert!(c.recv(|d| d.bool()));
+        let got = c.recv(UnkeyedValidPathInfo::decode);
+        assert_eq!(got.nar_hash, Hash::sha256(&item.nar));
+        assert_eq!(got.nar_size, item.nar.len() as u64);
+        assert_eq!(got.references, item.references);
+        assert_eq!(got.deriver, item.deriver);
+    }
+    c.assert_drained();
+
+    // Not an export stream: an error, and the session goes on.
+    c.send_raw(&27u64.to_le_bytes());
+    let (err, _) = serve_reads(&mut c, &7u64.to_le_bytes(), 8);
+    assert!(
+        err.as_deref()
+            .is_some_and(|e| e.contains("created by 'nix-store --export'")),
+        "{err:?}"
+    );
+    c.send(&Request::IsValidPath(top));
+    c.until_last();
+    assert!(c.recv(|d| d.bool()));
+    c.assert_drained();
+}

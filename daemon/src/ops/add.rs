@@ -24,7 +24,7 @@ use store_ipfs::store::{NewPath, Store, StoreError};
 
 use super::query::to_wire_info;
 use super::read_derivation;
-use crate::payload::{self, ChannelReader, Declared, HashTap};
+use crate::payload::{self, ChannelReader, Declared, HashTap, Upload};
 use crate::session::{OpError, Session, chain, client_err};
 use crate::shared::Shared;
 use crate::wording::Wording;
@@ -486,7 +486,7 @@ fn add_with_info(
     shared: &Shared,
     who: Uploader,
     info: ValidPathInfo,
-    input: &mut ChannelReader,
+    input: &mut impl Upload,
 ) -> Result<PathRecord, OpError> {
     let Uploader {
         conn,
@@ -515,9 +515,10 @@ fn add_with_info(
     let prepared = if declared == 0 {
         st.prepare_nar(&mut *input, &shown, |_| Ok(meta))
     } else {
+        let pulled = input.is_pulled();
         let mut limited = Declared::new(input, declared);
         let r = st.prepare_nar(&mut limited, &shown, |_| Ok(meta));
-        if r.is_err() && limited.overran() {
+        if r.is_err() && !pulled && limited.overran() {
             let why = too_long(&shown, declared);
             input.stop(why.clone());
             return Err(client_err(why));
@@ -562,12 +563,6 @@ pub async fn add_to_store_nar(
             "AddToStoreNar with an inline NAR (protocol < 1.21) is not supported",
         ));
     }
-    if !s.version().at_least(23) {
-        return Err(client_err(
-            "AddToStoreNar through STDERR_READ (protocol 1.21-1.22) is not supported yet",
-        ));
-    }
-    let (tx, rx) = payload::channel();
     let store = s.store()?;
     let shared = s.shared.clone();
     let who = Uploader::of(s, dont_check_sigs);
@@ -575,14 +570,31 @@ pub async fn add_to_store_nar(
         let shown = s.shared.store_dir.display(&info.path);
         (info.info.nar_size, too_long(&shown, info.info.nar_size))
     });
-    let mut rx = rx;
-    let work = tokio::task::spawn_blocking(move || {
-        let mut st = store.lock().expect("store lock");
-        add_with_info(&mut st, &shared, who, info, &mut rx)
-    });
+    let consume = move |mut rx: ChannelReader| {
+        tokio::task::spawn_blocking(move || {
+            let mut st = store.lock().expect("store lock");
+            add_with_info(&mut st, &shared, who, info, &mut rx)
+        })
+    };
     let cx = s.cx.clone();
-    let pumped = payload::pump_framed(&mut s.wire, &cx, tx, limit).await;
-    after_upload(pumped, work).await?;
+    if s.version().at_least(23) {
+        let (tx, rx) = payload::channel();
+        let work = consume(rx);
+        let pumped = payload::pump_framed(&mut s.wire, &cx, tx, limit).await;
+        after_upload(pumped, work).await?;
+    } else {
+        // 1.21–1.22: the daemon pulls the NAR with STDERR_READ, which a
+        // client cannot be asked past its end: the declared size bounds it.
+        if limit.is_none() {
+            return Err(client_err(
+                "AddToStoreNar through STDERR_READ needs the NAR's size",
+            ));
+        }
+        let (puller, rx) = payload::pulled_channel();
+        let work = consume(rx);
+        let pumped = payload::pump_pulled(&mut s.wire, &cx, puller, limit).await;
+        after_upload(pumped, work).await?;
+    }
     s.done();
     Ok(())
 }
@@ -650,10 +662,134 @@ pub async fn add_multiple_to_store(
     Ok(())
 }
 
-pub async fn import_paths(_s: &mut Session) -> Result<(), OpError> {
-    Err(client_err(
-        "ImportPaths (protocol < 1.18) is not supported; use a newer Nix client",
-    ))
+/// ImportPaths (sent by clients before 1.18, accepted from any): an
+/// export stream pulled with STDERR_READ. Each NAR is spooled to a file as
+/// it arrives (its info follows it), then added as AddToStoreNar adds;
+/// untrusted clients need signatures or content addresses, as with Nix.
+pub async fn import_paths(s: &mut Session) -> Result<(), OpError> {
+    let store = s.store()?;
+    let shared = s.shared.clone();
+    let who = Uploader::of(s, s.peer.trusted);
+    let item_cx = s.cx.clone();
+    let (puller, mut rx) = payload::pulled_channel();
+    let work = tokio::task::spawn_blocking(move || -> Result<Vec<StorePath>, OpError> {
+        let mut st = store.lock().expect("store lock");
+        let mut added = Vec::new();
+        loop {
+            match read_wire(&mut rx, &item_cx, |d| d.u64())? {
+                0 => return Ok(added),
+                1 => {}
+                _ => {
+                    return Err(client_err(
+                        "input doesn't look like something created by 'nix-store --export'",
+                    ));
+                }
+            }
+            let nar = spool_nar(&st, &mut rx)?;
+            if read_wire(&mut rx, &item_cx, |d| d.u64())? != nix_formats::export::EXPORT_MAGIC {
+                return Err(client_err("Nix archive cannot be imported; wrong format"));
+            }
+            let path = read_wire(&mut rx, &item_cx, |d| d.store_path("path"))?;
+            let references = read_wire(&mut rx, &item_cx, |d| d.path_set("references"))?;
+            let deriver = read_wire(&mut rx, &item_cx, |d| d.opt_store_path("deriver"))?;
+            if read_wire(&mut rx, &item_cx, |d| d.u64())? == 1 {
+                // A legacy signature: read and ignored, as Nix does.
+                read_wire(&mut rx, &item_cx, |d| d.bytes("legacy signature"))?;
+            }
+            let mut info = nix_formats::wire::UnkeyedValidPathInfo::new(nar.hash, nar.size);
+            info.references = references;
+            info.deriver = deriver;
+            let info = ValidPathInfo {
+                path: path.clone(),
+                info,
+            };
+            let mut file = std::io::BufReader::with_capacity(IMPORT_BUFFER, nar.file);
+            add_with_info(&mut st, &shared, who, info, &mut file)?;
+            added.push(path);
+        }
+    });
+    let cx = s.cx.clone();
+    let pumped = payload::pump_pulled(&mut s.wire, &cx, puller, None).await;
+    let added = after_upload(pumped, work).await?;
+    let shown: Vec<String> = added
+        .iter()
+        .map(|p| s.shared.store_dir.display(p))
+        .collect();
+    s.reply(&shown)
+}
+
+/// Copies one NAR from `input` (read to its last byte and no further) to
+/// an unnamed temporary file, with its SHA-256 and size.
+fn spool_nar(st: &Store, input: &mut impl BufRead) -> Result<Spooled, OpError> {
+    struct Tee<'a, R> {
+        inner: &'a mut R,
+        file: &'a mut std::fs::File,
+        hasher: nix_formats::hash::Hasher,
+        size: u64,
+        failed: Option<std::io::Error>,
+    }
+    impl<R: BufRead> Read for Tee<'_, R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let avail = self.fill_buf()?;
+            let n = avail.len().min(buf.len());
+            buf[..n].copy_from_slice(&avail[..n]);
+            self.consume(n);
+            Ok(n)
+        }
+    }
+    impl<R: BufRead> BufRead for Tee<'_, R> {
+        fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+            self.inner.fill_buf()
+        }
+        fn consume(&mut self, amt: usize) {
+            if let Ok(b) = self.inner.fill_buf() {
+                let b = &b[..amt.min(b.len())];
+                self.hasher.update(b);
+                self.size += b.len() as u64;
+                if self.failed.is_none() {
+                    if let Err(e) = self.file.write_all(b) {
+                        self.failed = Some(e);
+                    }
+                }
+            }
+            self.inner.consume(amt);
+        }
+    }
+    let dir = st.state();
+    let io_err =
+        |e: std::io::Error| client_err(format!("spooling an upload to '{}': {e}", dir.display()));
+    let mut file = tempfile::tempfile_in(dir).map_err(io_err)?;
+    let mut tee = Tee {
+        inner: input,
+        file: &mut file,
+        hasher: nix_formats::hash::Hasher::new(HashAlgo::Sha256),
+        size: 0,
+        failed: None,
+    };
+    let mut nar = nix_formats::nar::NarReader::new(&mut tee);
+    loop {
+        match nar.next_event() {
+            Ok(nix_formats::nar::Event::End) => break,
+            Ok(_) => {}
+            Err(e) => return Err(client_err(format!("bad archive: {}", chain(&e)))),
+        }
+    }
+    drop(nar);
+    let Tee {
+        hasher,
+        size,
+        failed,
+        ..
+    } = tee;
+    if let Some(e) = failed {
+        return Err(io_err(e));
+    }
+    file.rewind().map_err(io_err)?;
+    Ok(Spooled {
+        file,
+        size,
+        hash: hasher.finish(),
+    })
 }
 
 pub async fn add_signatures(
