@@ -144,6 +144,9 @@ impl RootView {
         mount(&["-t", "proc"], Path::new("proc"), &path.join("proc"))?;
         mount(&["--rbind"], Path::new("/dev"), &path.join("dev"))?;
         mount(&["-t", "tmpfs"], Path::new("tmpfs"), &path.join("tmp"))?;
+        // Users the scenario made (on the host's files) exist in the root's
+        // too, for its client and its reference daemon.
+        crate::users::graft(&path)?;
         Ok(RootView {
             path,
             nix_bound: false,

@@ -28,28 +28,59 @@ pub fn home(name: &str) -> String {
     format!("{USERS}/{name}")
 }
 
+/// The users added so far in this namespace, a `name uid` line each (for
+/// [`graft`]).
+const ADDED: &str = "/nix/compat/etc/users";
+
 /// Add user `name` with uid and gid `uid` (group of the same name) for the
 /// rest of this namespace's life, and create its home directory.
 pub fn add(name: &str, uid: u32) -> Result<(), RunError> {
     fs::create_dir_all(ETC).map_err(RunError::io("mkdir", ETC))?;
     let home = home(name);
-    add_entry(
-        "passwd",
-        name,
-        uid,
-        &format!("{name}:x:{uid}:{uid}:{name}:{home}:/bin/sh"),
-    )?;
-    add_entry("group", name, uid, &format!("{name}:x:{uid}:"))?;
+    add_entries(Path::new("/"), name, uid)?;
+    let mut added = fs::read_to_string(ADDED).unwrap_or_default();
+    added.push_str(&format!("{name} {uid}\n"));
+    fs::write(ADDED, added).map_err(RunError::io("write", ADDED))?;
     fs::create_dir_all(&home).map_err(RunError::io("mkdir", &home))?;
     layout::set_mode(Path::new(&home), 0o755)?;
     chown(&home, Some(uid), Some(uid)).map_err(RunError::io("chown", &home))?;
     Ok(())
 }
 
-/// Replace `/etc/<file>` (by a bind mount) with a copy where any entry
-/// with the same name or id is replaced by `line`.
-fn add_entry(file: &str, name: &str, id: u32, line: &str) -> Result<(), RunError> {
-    let etc = format!("/etc/{file}");
+/// Gives the root file system at `root` (a client root's view: its client
+/// and reference daemon read its `/etc`) the users added so far.
+pub fn graft(root: &Path) -> Result<(), RunError> {
+    let added = fs::read_to_string(ADDED).unwrap_or_default();
+    for line in added.lines() {
+        let Some((name, uid)) = line.split_once(' ') else {
+            continue;
+        };
+        let uid: u32 = uid.parse().map_err(|_| RunError::io("parse", ADDED)(
+            std::io::Error::other(format!("bad line {line:?}")),
+        ))?;
+        add_entries(root, name, uid)?;
+    }
+    Ok(())
+}
+
+/// The passwd and group entries of `name` in `<root>/etc`.
+fn add_entries(root: &Path, name: &str, uid: u32) -> Result<(), RunError> {
+    let home = home(name);
+    add_entry(
+        root,
+        "passwd",
+        name,
+        uid,
+        &format!("{name}:x:{uid}:{uid}:{name}:{home}:/bin/sh"),
+    )?;
+    add_entry(root, "group", name, uid, &format!("{name}:x:{uid}:"))
+}
+
+/// Replace `<root>/etc/<file>` (by a bind mount) with a copy where any
+/// entry with the same name or id is replaced by `line`.
+fn add_entry(root: &Path, file: &str, name: &str, id: u32, line: &str) -> Result<(), RunError> {
+    let etc = root.join("etc").join(file);
+    let etc = etc.to_string_lossy().into_owned();
     let old = fs::read_to_string(&etc).map_err(RunError::io("read", &etc))?;
     let id = id.to_string();
     let mut new: String = old
@@ -63,7 +94,10 @@ fn add_entry(file: &str, name: &str, id: u32, line: &str) -> Result<(), RunError
     new.push_str(line);
     new.push('\n');
     // A new file per change, so an earlier bind mount is never written through.
-    let copy = format!("{ETC}/{file}.{name}");
+    let copy = format!(
+        "{ETC}/{file}.{name}{}",
+        if root == Path::new("/") { "" } else { ".root" }
+    );
     fs::write(&copy, new).map_err(RunError::io("write", &copy))?;
     layout::set_mode(Path::new(&copy), 0o644)?;
     let status = Command::new("mount")

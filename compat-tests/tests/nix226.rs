@@ -83,10 +83,12 @@ nix226_tests!(
     env_named_profiles,
     gc_roots,
     gc_keep,
+    env_user,
+    user_refused,
+    allowed_users,
 );
-// Not run with the 2.26 client: `host_dirs`, `hello`, `env_user`,
-// `user_refused` and `allowed_users` depend on the host's files (planted
-// secrets, the host compiler through sandbox-paths, users made in the host's
-// /etc/passwd), which the trixie root's client and reference daemon do not
-// see; `fetch` differs (Nix 2.26's builtin:fetchurl words a download error
-// differently and ours still uses 2.8's words).
+// Not run with the 2.26 client: `host_dirs` and `hello` depend on the
+// host's files (planted secrets, the host compiler through sandbox-paths),
+// which the trixie root's client and reference daemon do not see; `fetch`
+// differs (Nix 2.26's builtin:fetchurl words a download error differently
+// and ours still uses 2.8's words).
