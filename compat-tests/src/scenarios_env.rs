@@ -286,10 +286,16 @@ fn env_user() -> Scenario {
         alice,
         "readlink ~/.nix-profile; ls /nix/var/nix/profiles/per-user/alice; sh ~/.nix-profile/bin/hello",
     ))
-    .step(Step::sh(
-        "dirs",
-        "cd /nix/var/nix; stat -c '%n %a %u %g %F' profiles/per-user profiles/per-user/alice profiles/per-user/root gcroots/per-user gcroots/per-user/alice",
-    ))
+    // Nix 2.8's daemon makes the per-user directories when a user
+    // connects; 2.26's does not (its clients keep profiles in the user's
+    // home), so the exit code is compared but not expected.
+    .step(
+        Step::sh(
+            "dirs",
+            "cd /nix/var/nix; stat -c '%n %a %u %g %F' profiles/per-user profiles/per-user/alice profiles/per-user/root gcroots/per-user gcroots/per-user/alice",
+        )
+        .any_exit(),
+    )
     .step(user_sh("upgrade", alice, "nix-env -f /nix/compat/work/env.nix -u; nix-env -q"))
     .step(user_sh("generations", alice, "nix-env --list-generations").full_stderr())
     .step(user_sh("rollback", alice, "nix-env --rollback; nix-env -q; sh ~/.nix-profile/bin/hello").full_stderr())
@@ -374,13 +380,16 @@ fn user_refused() -> Scenario {
         )
         .exit(1),
     )
+    // Refused by nix-daemon before 2.17, allowed since: compared with the
+    // reference of the client's generation, not expected either way (a
+    // fixed key, so that the signatures can be compared).
     .step(
         user_sh(
             "sign",
             alice,
-            "nix key generate-secret --key-name alice-1 > sk && nix store sign -k sk $(readlink t)",
+            "nix store sign -k /nix/compat/work/keys/compat-test-key-1.sec $(readlink t)",
         )
-        .exit(1),
+        .any_exit(),
     )
     .step(
         user_sh(

@@ -55,9 +55,9 @@ pub fn graft(root: &Path) -> Result<(), RunError> {
         let Some((name, uid)) = line.split_once(' ') else {
             continue;
         };
-        let uid: u32 = uid.parse().map_err(|_| RunError::io("parse", ADDED)(
-            std::io::Error::other(format!("bad line {line:?}")),
-        ))?;
+        let uid: u32 = uid.parse().map_err(|_| {
+            RunError::io("parse", ADDED)(std::io::Error::other(format!("bad line {line:?}")))
+        })?;
         add_entries(root, name, uid)?;
     }
     Ok(())

@@ -16,7 +16,7 @@
 //! compat-tests checks the first row against nix-daemon 2.8 and the last
 //! against nix-daemon 2.26.
 
-use nix_formats::wire::ProtocolVersion;
+use nix_formats::wire::{ProtocolVersion, Verbosity};
 
 /// Which release's words a session uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +96,71 @@ impl Wording {
             }
         }
     }
+
+    /// Whether an untrusted client may add signatures to a path (Nix 2.17
+    /// allowed it; before, "you are not privileged to add signatures").
+    pub fn untrusted_may_sign(self) -> bool {
+        match self {
+            Wording::Nix2_8 => false,
+            Wording::Nix2_15 | Wording::Nix2_26 => true,
+        }
+    }
+
+    /// Whether an untrusted client's override of `name` to `value` is
+    /// taken (Nix 2.12 added `max-silent-time` and `poll-interval`; 2.15
+    /// dropped the removed `build-repeat`).
+    pub fn untrusted_may_set(self, name: &str, value: &str) -> bool {
+        let timeouts = match self {
+            Wording::Nix2_8 => &["build-timeout", "build-repeat", "connect-timeout"][..],
+            Wording::Nix2_15 | Wording::Nix2_26 => &[
+                "build-timeout",
+                "max-silent-time",
+                "poll-interval",
+                "connect-timeout",
+            ][..],
+        };
+        timeouts.contains(&name) || (name == "builders" && value.is_empty())
+    }
+
+    /// What an untrusted client is told when its override of a restricted
+    /// setting is ignored: Nix 2.22 made the debug message a warning.
+    pub fn restricted_setting(self, name: &str) -> (Verbosity, String) {
+        let text = format!(
+            "ignoring the client-specified setting '{name}', because it is a restricted setting and you are not a trusted user"
+        );
+        match self {
+            Wording::Nix2_8 | Wording::Nix2_15 => (Verbosity::Debug, text),
+            Wording::Nix2_26 => (Verbosity::Warn, warning(&text)),
+        }
+    }
+
+    /// The warning for a substituter an untrusted client asked for that is
+    /// neither configured nor trusted (Nix 2.15 added the advice).
+    pub fn untrusted_substituter(self, sub: &str) -> String {
+        match self {
+            Wording::Nix2_8 => warning(&format!("ignoring untrusted substituter '{sub}'")),
+            Wording::Nix2_15 | Wording::Nix2_26 => warning(&format!(
+                "ignoring untrusted substituter '{sub}', you are not a trusted user.\nRun `man nix.conf` for more information on the `substituters` configuration option."
+            )),
+        }
+    }
+
+    /// Said to any client that passes `plugin-files` (from Nix 2.15);
+    /// `None` where the daemon said nothing.
+    pub fn plugin_files(self) -> Option<String> {
+        match self {
+            Wording::Nix2_8 => None,
+            Wording::Nix2_15 | Wording::Nix2_26 => Some(warning(
+                "Ignoring the client-specified plugin-files.\nThe client specifying plugins to the daemon never made sense, and was removed in Nix >=2.14.",
+            )),
+        }
+    }
+}
+
+/// A warning as Nix's logger words it (the client strips the colours when
+/// its output is not a terminal).
+pub fn warning(text: &str) -> String {
+    format!("\x1b[35;1mwarning:\x1b[0m {text}")
 }
 
 #[cfg(test)]
@@ -123,6 +188,34 @@ mod tests {
         assert_eq!(
             Wording::for_version(ProtocolVersion::v1(38)),
             Wording::Nix2_26
+        );
+    }
+
+    #[test]
+    fn untrusted_clients_policy_per_generation() {
+        assert!(!Wording::Nix2_8.untrusted_may_sign());
+        assert!(Wording::Nix2_26.untrusted_may_sign());
+        assert!(Wording::Nix2_8.untrusted_may_set("build-repeat", "1"));
+        assert!(!Wording::Nix2_8.untrusted_may_set("max-silent-time", "1"));
+        assert!(Wording::Nix2_26.untrusted_may_set("max-silent-time", "1"));
+        assert!(!Wording::Nix2_26.untrusted_may_set("sandbox", "false"));
+        assert!(Wording::Nix2_26.untrusted_may_set("builders", ""));
+        assert!(!Wording::Nix2_26.untrusted_may_set("builders", "ssh://x"));
+        assert_eq!(
+            Wording::Nix2_8.restricted_setting("sandbox").0,
+            Verbosity::Debug
+        );
+        let (level, text) = Wording::Nix2_26.restricted_setting("sandbox");
+        assert_eq!(level, Verbosity::Warn);
+        assert_eq!(
+            text,
+            "\x1b[35;1mwarning:\x1b[0m ignoring the client-specified setting 'sandbox', because it is a restricted setting and you are not a trusted user"
+        );
+        assert_eq!(Wording::Nix2_8.plugin_files(), None);
+        assert!(
+            Wording::Nix2_15
+                .untrusted_substituter("http://x")
+                .contains("you are not a trusted user.\nRun `man nix.conf`")
         );
     }
 

@@ -164,20 +164,26 @@ pub async fn dispatch(s: &mut Session, req: Request) -> Result<(), OpError> {
 }
 
 /// SetOptions: keep the client's settings for this connection, with the
-/// 2.8 daemon's policy for which overrides an untrusted client may make: a
-/// restricted setting is ignored (said only at debug level, as 2.8 does),
-/// a substituter that is neither configured nor trusted is dropped with a
-/// warning.
+/// policy of the client's generation of nix-daemon ([`Wording`]) for which
+/// overrides an untrusted client may make: a restricted setting is ignored
+/// (said at debug level, or as a warning from Nix 2.22), a substituter that
+/// is neither configured nor trusted is dropped with a warning. The
+/// client's verbosity applies to what it is told, as with Nix, which
+/// applies it before looking at the overrides.
+///
+/// [`Wording`]: crate::wording::Wording
 fn set_options(s: &mut Session, o: nix_formats::wire::ClientSettings) {
     let trusted = s.peer.trusted;
+    let wording = s.wording();
     let mut notes = Vec::new();
     for (name, value) in &o.overrides {
-        let allowed = trusted
-            || matches!(
-                name.as_str(),
-                "build-timeout" | "connect-timeout" | "build-repeat"
-            )
-            || (name == "builders" && value.is_empty());
+        if name == "plugin-files" {
+            if let Some(text) = wording.plugin_files() {
+                notes.push((Verbosity::Warn, text));
+                continue;
+            }
+        }
+        let allowed = trusted || wording.untrusted_may_set(name, value);
         if name == "experimental-features" || name == "ssh-auth-sock" || allowed {
             continue;
         }
@@ -189,23 +195,15 @@ fn set_options(s: &mut Session, o: nix_formats::wire::ClientSettings) {
             };
             for sub in value.split_whitespace() {
                 if !known(sub) && (sub.ends_with('/') || !known(&format!("{sub}/"))) {
-                    notes.push((
-                        Verbosity::Warn,
-                        format!("warning: ignoring untrusted substituter '{sub}'"),
-                    ));
+                    notes.push((Verbosity::Warn, wording.untrusted_substituter(sub)));
                 }
             }
         } else {
-            notes.push((
-                Verbosity::Debug,
-                format!(
-                    "ignoring the client-specified setting '{name}', because it is a restricted setting and you are not a trusted user"
-                ),
-            ));
+            notes.push(wording.restricted_setting(name));
         }
     }
+    s.options = Some(o);
     for (level, text) in notes {
         s.log_line(level, &text);
     }
-    s.options = Some(o);
 }
