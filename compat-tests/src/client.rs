@@ -147,6 +147,8 @@ impl RootView {
         // Users the scenario made (on the host's files) exist in the root's
         // too, for its client and its reference daemon.
         crate::users::graft(&path)?;
+        // So do the files it planted in the host's directories.
+        crate::layout::graft_planted(&path)?;
         Ok(RootView {
             path,
             nix_bound: false,

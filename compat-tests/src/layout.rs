@@ -193,7 +193,65 @@ pub fn plant_host_file(path: &Path, contents: &[u8]) -> Result<(), RunError> {
     }
     cover_directory(cover)?;
     fs::create_dir_all(dir).map_err(RunError::io("mkdir", dir))?;
-    fs::write(path, contents).map_err(RunError::io("write", path))
+    fs::write(path, contents).map_err(RunError::io("write", path))?;
+    // Kept for a client root's view too (`graft_planted`).
+    let copy = Path::new(PLANTED).join(path.strip_prefix("/").unwrap_or(path));
+    if let Some(parent) = copy.parent() {
+        fs::create_dir_all(parent).map_err(RunError::io("mkdir", parent))?;
+    }
+    fs::write(&copy, contents).map_err(RunError::io("write", &copy))
+}
+
+/// Copies of the files planted so far, at their paths below this.
+const PLANTED: &str = "/nix/compat/planted";
+
+/// Plants the files planted on the host so far in the root file system at
+/// `root` as well (a client root's read-only view, whose reference daemon
+/// must meet them where ours does): each top-level directory that holds
+/// one is covered there by an empty tmpfs of the same mode.
+pub fn graft_planted(root: &Path) -> Result<(), RunError> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(tops) = fs::read_dir(PLANTED) else {
+        return Ok(());
+    };
+    for top in tops {
+        let top = top.map_err(RunError::io("read", PLANTED))?;
+        let target = root.join(top.file_name());
+        let meta = fs::metadata(&target).map_err(RunError::io("stat", &target))?;
+        let opts = format!(
+            "mode={:o},uid={},gid={}",
+            meta.mode() & 0o7777,
+            meta.uid(),
+            meta.gid()
+        );
+        run_tool_path(
+            "mount",
+            &["-t", "tmpfs", "-o", &opts],
+            Path::new("tmpfs"),
+            &target,
+        )?;
+        copy_tree(&top.path(), &target)?;
+    }
+    Ok(())
+}
+
+/// Copies the directories and files below `from` into `to`.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), RunError> {
+    for entry in fs::read_dir(from).map_err(RunError::io("read", from))? {
+        let entry = entry.map_err(RunError::io("read", from))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry
+            .file_type()
+            .map_err(RunError::io("stat", &src))?
+            .is_dir()
+        {
+            fs::create_dir_all(&dst).map_err(RunError::io("mkdir", &dst))?;
+            copy_tree(&src, &dst)?;
+        } else {
+            fs::copy(&src, &dst).map_err(RunError::io("copy", &src))?;
+        }
+    }
+    Ok(())
 }
 
 /// Cover `dir` with a tmpfs that shows the same entries (see

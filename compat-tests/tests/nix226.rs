@@ -86,9 +86,9 @@ nix226_tests!(
     env_user,
     user_refused,
     allowed_users,
+    host_dirs,
 );
-// Not run with the 2.26 client: `host_dirs` and `hello` depend on the
-// host's files (planted secrets, the host compiler through sandbox-paths),
-// which the trixie root's client and reference daemon do not see; `fetch`
-// differs (Nix 2.26's builtin:fetchurl words a download error differently
-// and ours still uses 2.8's words).
+// Not run with the 2.26 client: `fetch` (Nix 2.26's builtin:fetchurl words
+// a download error differently and ours still uses 2.8's words); `hello`, which builds with the host's
+// compiler through sandbox-paths: the reference, in the trixie root, would
+// build with that root's (which has none), ours with the host's.
