@@ -566,7 +566,11 @@ fn fetch() -> Scenario {
     .step(Step::sh("builtin", "nix-build fetch.nix -A builtin -o builtin"))
     .step(Step::sh("builtin-cat", "cat builtin"))
     .step(Step::sh("builtin-exec", "nix-build fetch.nix -A builtinExec -o exec && test -x exec && cat exec"))
-    .step(Step::sh("missing", "nix-build fetch.nix -A missing -o missing").exit(1))
+    .step(
+        Step::sh("missing", "nix-build fetch.nix -A missing -o missing")
+            .exit(1)
+            .full_stderr(),
+    )
     .step(Step::sh("wget", "nix-build fetch.nix -A wget -o wget"))
     .step(Step::sh("wget-cat", "cat wget"))
     .step(Step::sh("user", "nix-build fetch.nix -A user -o user"))

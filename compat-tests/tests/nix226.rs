@@ -87,8 +87,8 @@ nix226_tests!(
     user_refused,
     allowed_users,
     host_dirs,
+    fetch,
 );
-// Not run with the 2.26 client: `fetch` (Nix 2.26's builtin:fetchurl words
-// a download error differently and ours still uses 2.8's words); `hello`, which builds with the host's
+// Not run with the 2.26 client: `hello`, which builds with the host's
 // compiler through sandbox-paths: the reference, in the trixie root, would
 // build with that root's (which has none), ours with the host's.

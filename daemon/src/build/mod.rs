@@ -21,6 +21,7 @@ use crate::ops::query::{missing_rooted, output_map};
 use crate::ops::read_derivation;
 use crate::session::{OpError, Session};
 use crate::shared::Shared;
+use crate::wording::Wording;
 use run::{Failure, Progress, build_one};
 
 /// The derivations to build and, for each, which of them it waits for.
@@ -83,7 +84,9 @@ pub async fn realise(
         BTreeSet::new()
     };
     let started = now();
-    let driver = tokio::spawn(run_plan(shared, conn, plan, check_set, log_tx));
+    // Builds this session starts speak its generation's words (a builtin
+    // builder's messages are the daemon's own).
+    let driver = tokio::spawn(run_plan(shared, conn, s.wording(), plan, check_set, log_tx));
     while let Some(msg) = log_rx.recv().await {
         s.log(&msg);
         while let Ok(more) = log_rx.try_recv() {
@@ -178,6 +181,7 @@ fn first_failure<'a>(
 async fn run_plan(
     shared: Arc<Shared>,
     conn: u64,
+    wording: Wording,
     plan: Plan,
     check: BTreeSet<StorePath>,
     log: mpsc::Sender<StderrMsg>,
@@ -221,7 +225,7 @@ async fn run_plan(
             let is_check = check.contains(&d);
             running.spawn(async move {
                 let _permit = jobs.acquire_owned().await.expect("semaphore never closes");
-                let r = build_guarded(shared, d.clone(), act, is_check, log).await;
+                let r = build_guarded(shared, d.clone(), act, is_check, wording, log).await;
                 (d, r)
             });
         }
@@ -260,6 +264,7 @@ async fn build_guarded(
     drv: StorePath,
     act: u64,
     check: bool,
+    wording: Wording,
     log: mpsc::Sender<StderrMsg>,
 ) -> Result<(), Failure> {
     let lock = shared.build_lock(&drv);
@@ -327,7 +332,7 @@ async fn build_guarded(
         }
     });
     let slot = (act & 0xffff) as u32;
-    let r = build_one(shared.clone(), drv, slot, check, line_tx).await;
+    let r = build_one(shared.clone(), drv, slot, check, wording, line_tx).await;
     let _ = forward.await;
     let _ = log.send(StderrMsg::StopActivity { id: act }).await;
     r

@@ -229,6 +229,7 @@ pub async fn build_one(
     drv_path: StorePath,
     slot: u32,
     check: bool,
+    wording: Wording,
     log: mpsc::Sender<Progress>,
 ) -> Result<(), Failure> {
     let sd = shared.store_dir.clone();
@@ -300,7 +301,7 @@ pub async fn build_one(
         .collect();
     let inv = builder_invocation(&drv, &cfg, None).map_err(|e| fail(format!("{e}")))?;
     if drv.is_builtin() {
-        let r = run_builtin_drv(&shared, &drv_path, &drv, &inv, &root, &out_paths, &log).await;
+        let r = run_builtin_drv(&shared, &drv_path, &inv, &root, &out_paths, wording, &log).await;
         let r = match r {
             Ok(()) => register_all(&shared, &drv_path, &drv, &root, &closure, &out_paths).await,
             Err(e) => {
@@ -579,15 +580,16 @@ fn order_outputs(
 async fn run_builtin_drv(
     shared: &Shared,
     drv_path: &StorePath,
-    drv: &Derivation,
     inv: &sandbox::BuilderInvocation,
     root: &Path,
     out_paths: &BTreeMap<String, StorePath>,
+    wording: Wording,
     log: &mpsc::Sender<Progress>,
 ) -> Result<(), Failure> {
     let sd = shared.store_dir.clone();
     let shown = sd.display(drv_path);
-    let builder = drv.builder.to_str_lossy().into_owned();
+    // The derivation's builder, `builtin:<name>`.
+    let builder = String::from_utf8_lossy(&inv.builder).into_owned();
     let env: BTreeMap<String, String> = inv
         .env
         .iter()
@@ -613,6 +615,7 @@ async fn run_builtin_drv(
         let mut ctx =
             crate::builtins::BuiltinContext::new(sd.clone(), PathBuf::from(sd.as_str()), out_host);
         ctx.log = &sink;
+        ctx.wording = wording;
         crate::builtins::run_builtin(&builder, &env, &ctx).map_err(|e| e.nix_log_text())
     });
     while let Some(m) = rx.recv().await {

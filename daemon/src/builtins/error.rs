@@ -61,6 +61,12 @@ pub enum BuiltinError {
     Decompress { url: String, source: io::Error },
     /// The hash given for a hashed mirror is unusable.
     BadHash { detail: String },
+    /// Another error with a trace line Nix's newer releases add (`… writing
+    /// file '…'`), shown above it.
+    Traced {
+        trace: NixText,
+        error: Box<BuiltinError>,
+    },
 }
 
 impl BuiltinError {
@@ -127,13 +133,25 @@ impl BuiltinError {
                 .lit("': ")
                 .arg(source),
             E::BadHash { detail } => NixText::plain_string(detail.clone()),
+            E::Traced { error, .. } => error.text(),
         }
     }
 
-    /// Exactly what Nix 2.8's builder writes to the build log for this
-    /// error (`e.what()`, escape codes included, no final newline).
+    /// `self` with `trace` shown above it (as Nix's `addTrace`).
+    pub(crate) fn traced(self, trace: NixText) -> Self {
+        BuiltinError::Traced {
+            trace,
+            error: Box::new(self),
+        }
+    }
+
+    /// Exactly what Nix's builder writes to the build log for this error
+    /// (`e.what()`, escape codes included, no final newline).
     pub fn nix_log_text(&self) -> String {
-        self.text().what()
+        match self {
+            BuiltinError::Traced { trace, error } => error.text().what_traced(trace),
+            _ => self.text().what(),
+        }
     }
 }
 
@@ -150,6 +168,7 @@ impl std::error::Error for BuiltinError {
                 Some(source)
             }
             BuiltinError::Unpack { source, .. } => Some(source),
+            BuiltinError::Traced { error, .. } => error.source(),
             _ => None,
         }
     }

@@ -89,6 +89,9 @@ pub struct BuiltinContext<'a> {
     /// Receives each log message as it happens (Nix sends them to the client
     /// as `STDERR_NEXT`). They are also returned in [`BuiltinOutcome`].
     pub log: &'a dyn Fn(&LogMessage),
+    /// Whose words the messages use: the nix-daemon generation of the
+    /// client that started the build (default: Nix 2.8's).
+    pub wording: crate::wording::Wording,
 }
 
 impl<'a> BuiltinContext<'a> {
@@ -102,6 +105,7 @@ impl<'a> BuiltinContext<'a> {
             outside_store: OutsideStore::default(),
             fetch: FetchSettings::default(),
             log: &|_| {},
+            wording: crate::wording::Wording::Nix2_8,
         }
     }
 }

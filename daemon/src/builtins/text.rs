@@ -106,6 +106,15 @@ impl NixText {
         indent(&format!("{RED}error:{NORMAL} "), 7, &self.colored())
     }
 
+    /// [`Self::what`] for an error with one trace (Nix 2.12 on): the red
+    /// prefix alone on the first line, then `… <trace>`, a blank line, and
+    /// the prefixed message, all below the first line indented.
+    pub fn what_traced(&self, trace: &NixText) -> String {
+        let prefix = format!("{RED}error:{NORMAL} ");
+        let body = format!("\n… {}\n\n{prefix}{}", trace.colored(), self.colored());
+        indent(&prefix, 7, &body)
+    }
+
     /// [`Self::what`] with the escape codes left out: what a user reads.
     pub fn what_plain(&self) -> String {
         indent("error: ", 7, &self.plain())

@@ -55,9 +55,10 @@ pub(crate) fn run(
         unpack: env.get("unpack").is_some_and(|v| v == "1"),
         executable: env.get("executable").is_some_and(|v| v == "1"),
         host: &ctx.out_host,
+        wording: ctx.wording,
         attempted: Cell::new(false),
     };
-    let transfer = Transfer::new(&ctx.fetch);
+    let transfer = Transfer::new(&ctx.fetch, ctx.wording);
 
     if attr(env, "outputHashMode")? == "flat" {
         for mirror in &ctx.fetch.hashed_mirrors {
@@ -122,6 +123,7 @@ struct Job<'a> {
     host: &'a Path,
     /// Whether an earlier attempt may have left something at `host`.
     attempted: Cell<bool>,
+    wording: crate::wording::Wording,
 }
 
 impl Job<'_> {
@@ -149,9 +151,16 @@ impl Job<'_> {
                 .mode(0o666)
                 .open(self.host)
                 .map_err(|e| self.sys("opening file '", "'", e))?;
-            transfer.download(&request, &mut file, log)?;
-            file.flush()
-                .map_err(|e| self.sys("writing to file '", "'", e))?;
+            // From Nix 2.12, `writeFile` adds a trace to what fails while
+            // the file is written (not to opening it).
+            let written = transfer.download(&request, &mut file, log).and_then(|()| {
+                file.flush()
+                    .map_err(|e| self.sys("writing to file '", "'", e))
+            });
+            written.map_err(|e| match self.wording {
+                crate::wording::Wording::Nix2_8 => e,
+                _ => e.traced(NixText::new().lit("writing file '").arg(self.out).lit("'")),
+            })?;
         }
         if self.executable {
             fs::set_permissions(self.host, Permissions::from_mode(0o755))

@@ -31,6 +31,7 @@ use super::decode::copy_decoded;
 use crate::builtins::error::{BuiltinError, TransferErrorKind};
 use crate::builtins::text::{NixText, chomp};
 use crate::builtins::{FetchSettings, LogMessage, Logger};
+use crate::wording::Wording;
 
 /// curl's `MAXREDIRS` as Nix sets it.
 const MAX_REDIRECTS: u32 = 10;
@@ -87,10 +88,11 @@ pub(crate) struct Transfer {
     agent: ureq::Agent,
     tries: u32,
     base_retry: Duration,
+    wording: Wording,
 }
 
 impl Transfer {
-    pub(crate) fn new(settings: &FetchSettings) -> Self {
+    pub(crate) fn new(settings: &FetchSettings, wording: Wording) -> Self {
         let mut user_agent = String::from("pkgchain Nix/2.8.0");
         if !settings.user_agent_suffix.is_empty() {
             user_agent.push(' ');
@@ -109,6 +111,7 @@ impl Transfer {
             agent: config.new_agent(),
             tries: settings.tries.max(1),
             base_retry: settings.base_retry,
+            wording,
         }
     }
 
@@ -143,7 +146,7 @@ impl Transfer {
             };
             attempt += 1;
             let kind = classify(status.map(|s| s.0), curl);
-            let message = message(req.url, status, curl, body.as_deref());
+            let message = message(self.wording, req.url, status, curl, body.as_deref());
             if kind == TransferErrorKind::Transient && attempt < self.tries && counted.written == 0
             {
                 let ms = self.retry_delay_ms(attempt);
@@ -430,25 +433,47 @@ pub(crate) fn classify(status: Option<u16>, curl: Option<Curl>) -> TransferError
     }
 }
 
-/// `FileTransferError`'s message.
+/// `FileTransferError`'s message. Nix 2.8 builds it as one plain string
+/// with the status's reason phrase; later releases (2.12 on) format it with
+/// highlighted arguments and without the reason phrase.
 pub(crate) fn message(
+    wording: Wording,
     url: &str,
     status: Option<(u16, &str)>,
     curl: Option<Curl>,
     body: Option<&[u8]>,
 ) -> NixText {
-    let mut text = format!("unable to download '{url}': ");
-    match (status, curl) {
-        (Some((code, reason)), curl) => {
-            text.push_str(&format!("HTTP error {code} ('{reason}')"));
-            if let Some(Curl(_, what)) = curl {
-                text.push_str(&format!(" (curl error: {what})"));
+    let plain = if wording == Wording::Nix2_8 {
+        let mut text = format!("unable to download '{url}': ");
+        match (status, curl) {
+            (Some((code, reason)), curl) => {
+                text.push_str(&format!("HTTP error {code} ('{reason}')"));
+                if let Some(Curl(_, what)) = curl {
+                    text.push_str(&format!(" (curl error: {what})"));
+                }
             }
+            (None, Some(Curl(code, what))) => text.push_str(&format!("{what} ({code})")),
+            (None, None) => text.push_str("unknown error"),
         }
-        (None, Some(Curl(code, what))) => text.push_str(&format!("{what} ({code})")),
-        (None, None) => text.push_str("unknown error"),
-    }
-    let plain = NixText::plain_string(text);
+        NixText::plain_string(text)
+    } else {
+        let head = NixText::new()
+            .lit("unable to ")
+            .arg("download")
+            .lit(" '")
+            .arg(url)
+            .lit("': ");
+        match (status, curl) {
+            (Some((code, _)), curl) => head.lit("HTTP error ").arg(code).arg(
+                curl.map(|Curl(_, what)| format!(" (curl error: {what})"))
+                    .unwrap_or_default(),
+            ),
+            // curl's own error buffer (the last argument) is not known
+            // here; its place stays empty.
+            (None, Some(Curl(code, what))) => head.arg(what).lit(" (").arg(code).lit(") ").arg(""),
+            (None, None) => head.arg("unknown error"),
+        }
+    };
     match body.filter(|b| !b.is_empty()) {
         Some(b) if b.len() < 1024 || b.windows(6).any(|w| w == b"<html>") => {
             let body = String::from_utf8_lossy(b);
@@ -483,6 +508,7 @@ mod tests {
     #[test]
     fn messages_read_like_nix() {
         let m = message(
+            Wording::Nix2_8,
             "http://h/x",
             Some((404, "Not Found")),
             None,
@@ -492,13 +518,20 @@ mod tests {
             m.plain(),
             "unable to download 'http://h/x': HTTP error 404 ('Not Found')\n\nresponse body:\n\ngone"
         );
-        let m = message("http://h/x", None, Some(COULDNT_CONNECT), None);
+        let m = message(
+            Wording::Nix2_8,
+            "http://h/x",
+            None,
+            Some(COULDNT_CONNECT),
+            None,
+        );
         assert_eq!(
             m.what_plain(),
             "error: unable to download 'http://h/x': Couldn't connect to server (7)"
         );
         let long = vec![b'a'; 2000];
         let m = message(
+            Wording::Nix2_8,
             "http://h/x",
             Some((500, "Internal Server Error")),
             None,
@@ -506,5 +539,29 @@ mod tests {
         );
         assert!(!m.plain().contains("response body"));
         assert_eq!(percent_decode("/a%20b%zz"), b"/a b%zz");
+    }
+
+    #[test]
+    fn newer_messages_drop_the_reason_and_carry_the_write_trace() {
+        let m = message(
+            Wording::Nix2_26,
+            "http://h/x",
+            Some((404, "Not Found")),
+            None,
+            Some(b"gone\n"),
+        );
+        assert_eq!(
+            m.plain(),
+            "unable to download 'http://h/x': HTTP error 404\n\nresponse body:\n\ngone"
+        );
+        let trace = NixText::new()
+            .lit("writing file '")
+            .arg("/nix/store/x")
+            .lit("'");
+        let logged = m.what_traced(&trace);
+        assert_eq!(
+            logged,
+            "\x1b[31;1merror:\x1b[0m\n       … writing file '\x1b[35;1m/nix/store/x\x1b[0m'\n\n       \x1b[31;1merror:\x1b[0m \x1b[0munable to \x1b[35;1mdownload\x1b[0m '\x1b[35;1mhttp://h/x\x1b[0m': HTTP error \x1b[35;1m404\x1b[0m\x1b[35;1m\x1b[0m\n\n       response body:\n\n       \x1b[35;1mgone\x1b[0m"
+        );
     }
 }
