@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes the Debian trixie root whose Nix 2.26 (`nix-bin`) the compat suite
 # runs as a second client and reference daemon (compat-tests, mode
-# `COMPAT_NIX226_ROOT`). Cached: once the root is complete, later runs only
+# `COMPAT_NIX226_ROOT`), with the compiler its `hello` scenario builds with.
+# Cached: once the root is complete with these packages, later runs only
 # check it. Usage: trixie-root.sh [DIR] (default /var/cache/pkgchain/trixie).
 #
 # debootstrap exits 1 here: without /proc one Perl package
@@ -13,20 +14,21 @@ set -euo pipefail
 root=${1:-/var/cache/pkgchain/trixie}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 ready="$root/.pkgchain-ready"
-if [ -f "$ready" ]; then
-  echo "setup: trixie root $root ready ($(cat "$ready"))"
+packages=nix-bin,busybox-static,gcc,make,libc6-dev
+if [ -f "$ready" ] && grep -qx "packages: $packages" "$ready"; then
+  echo "setup: trixie root $root ready ($(head -n1 "$ready"))"
   exit 0
 fi
 tmp="$root.tmp"
 rm -rf "$tmp"
 mkdir -p "$(dirname "$root")"
-echo "setup: debootstrapping Debian trixie with nix-bin into $root (a few minutes)"
+echo "setup: debootstrapping Debian trixie with $packages into $root (a few minutes)"
 started=$(date +%s)
 set +e
-debootstrap --variant=minbase --include=nix-bin,busybox-static trixie "$tmp" "$mirror" >"$tmp.log" 2>&1
+debootstrap --variant=minbase --include=$packages trixie "$tmp" "$mirror" >"$tmp.log" 2>&1
 rc=$?
 set -e
-for f in usr/bin/nix usr/bin/nix-daemon usr/bin/nix-store usr/bin/nix-build usr/bin/env bin/sh bin/busybox; do
+for f in usr/bin/nix usr/bin/nix-daemon usr/bin/nix-store usr/bin/nix-build usr/bin/env bin/sh bin/busybox usr/bin/gcc usr/bin/make; do
   if [ ! -x "$tmp/$f" ]; then
     echo "setup: debootstrap (exit $rc) left no $f in $tmp; its log ends with:" >&2
     tail -n 30 "$tmp.log" >&2
@@ -41,8 +43,8 @@ case "$version" in
   *" 2.26."*) ;;
   *) echo "setup: expected Nix 2.26 in the trixie root, found: $version" >&2; exit 1 ;;
 esac
-echo "$version, debootstrap exit $rc, $(( $(date +%s) - started )) s" >"$tmp/.pkgchain-ready"
+printf '%s\npackages: %s\n' "$version, debootstrap exit $rc, $(( $(date +%s) - started )) s" "$packages" >"$tmp/.pkgchain-ready"
 rm -rf "$root"
 mv "$tmp" "$root"
 mv "$tmp.log" "$root.debootstrap.log"
-echo "setup: trixie root $root ready ($(cat "$ready"))"
+echo "setup: trixie root $root ready ($(head -n1 "$ready"))"

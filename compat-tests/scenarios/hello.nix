@@ -1,4 +1,4 @@
-# GNU hello 2.10 built from source with the host's compiler, which
+# GNU hello 2.10 built from source with the client system's compiler, which
 # `extra-sandbox-paths` makes visible (see `hello` in scenarios.rs). The
 # source tarball is Debian bookworm's hello_2.10.orig.tar.gz, which
 # scripts/setup.sh caches and the runner serves on 127.0.0.1:8080; it is

@@ -46,7 +46,7 @@ pub fn run(
     // Dropped (and so stopped) last, also when anything below fails.
     let mut services = Services::default();
     for s in &scenario.setup {
-        prepare(s, &mut services)?;
+        prepare(s, client, &mut services)?;
     }
     let conf = Path::new(layout::CONF_DIR).join("nix.conf");
     fs::write(&conf, scenario.nix_conf()).map_err(RunError::io("write", &conf))?;
@@ -237,7 +237,7 @@ fn start_service(script: &str, listens: &str, services: &mut Services) -> Result
     }
 }
 
-fn prepare(setup: &Setup, services: &mut Services) -> Result<(), RunError> {
+fn prepare(setup: &Setup, client: &Client, services: &mut Services) -> Result<(), RunError> {
     match setup {
         Setup::Script(script) => {
             let out = exec::run_sh(script, Path::new(layout::WORK), SETUP_TIMEOUT)
@@ -276,5 +276,32 @@ fn prepare(setup: &Setup, services: &mut Services) -> Result<(), RunError> {
             Ok(())
         }
         Setup::User { name, uid } => crate::users::add(name, *uid),
+        Setup::ClientUsr => {
+            let usr = match client {
+                Client::Host => Path::new("/usr").to_owned(),
+                Client::Root(root) => root.join("usr"),
+            };
+            let to = Path::new(crate::scenario::CLIENT_USR);
+            fs::create_dir_all(to).map_err(RunError::io("mkdir", to))?;
+            mount(&["--rbind"], &usr, to)?;
+            mount(&["-o", "remount,bind,ro"], Path::new(""), to)
+        }
     }
+}
+
+/// `mount ARGS [FROM] TO` (an empty `from` is left out).
+fn mount(args: &[&str], from: &Path, to: &Path) -> Result<(), RunError> {
+    let mut cmd = Command::new("mount");
+    cmd.args(args);
+    if !from.as_os_str().is_empty() {
+        cmd.arg(from);
+    }
+    let status = cmd.arg(to).status().map_err(RunError::spawn("mount"))?;
+    if !status.success() {
+        return Err(RunError::Mount {
+            from: from.to_owned(),
+            to: to.to_owned(),
+        });
+    }
+    Ok(())
 }

@@ -138,7 +138,15 @@ pub enum Setup {
     /// and gid `uid` and a home directory (see `users.rs`); steps run as
     /// it through `users::as_user`.
     User { name: &'static str, uid: u32 },
+    /// The client's `/usr` (the host's, or that of the client's root),
+    /// read-only at [`CLIENT_USR`], so that builds through either daemon
+    /// can be given the same toolchain with `extra-sandbox-paths`.
+    ClientUsr,
 }
+
+/// Where [`Setup::ClientUsr`] puts the client's `/usr` (under `/nix`, so
+/// the reference daemon of a client root sees it as well).
+pub const CLIENT_USR: &str = "/nix/compat/client-usr";
 
 /// One scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -584,10 +584,16 @@ fn fetch() -> Scenario {
 fn hello() -> Scenario {
     Scenario::new(
         "hello",
-        "GNU hello from Debian's source tarball, built with the host's gcc made visible by extra-sandbox-paths",
+        "GNU hello from Debian's source tarball, built with the client's gcc made visible by extra-sandbox-paths",
     )
     .slow()
-    .extra_conf("extra-sandbox-paths = /bin /lib /lib64 /usr")
+    // The toolchain of the client's system (the host's, or the trixie
+    // root's for Nix 2.26), the same for both daemons.
+    .setup(Setup::ClientUsr)
+    .extra_conf(concat!(
+        "extra-sandbox-paths = /usr=/nix/compat/client-usr /bin=/nix/compat/client-usr/bin ",
+        "/lib=/nix/compat/client-usr/lib /lib64=/nix/compat/client-usr/lib64"
+    ))
     // scripts/setup.sh downloads and caches the tarball.
     .setup(Setup::Script(concat!(
         "t=/var/cache/pkgchain/hello_2.10.orig.tar.gz; ",

@@ -88,7 +88,5 @@ nix226_tests!(
     allowed_users,
     host_dirs,
     fetch,
+    hello,
 );
-// Not run with the 2.26 client: `hello`, which builds with the host's
-// compiler through sandbox-paths: the reference, in the trixie root, would
-// build with that root's (which has none), ours with the host's.
