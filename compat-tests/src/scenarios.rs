@@ -41,6 +41,7 @@ pub fn all() -> Vec<Scenario> {
         host_dirs(),
         fetch(),
         hello(),
+        client_settings(),
     ];
     all.extend(crate::scenarios_env::all());
     all.extend(moving::all());
@@ -607,4 +608,42 @@ fn hello() -> Scenario {
     .step(Step::sh("version", "result/bin/hello --version | head -n1"))
     .step(Step::sh("files", "cd result && find . | sort"))
     .step(Step::sh("references", "nix-store -q --references result"))
+}
+
+fn client_settings() -> Scenario {
+    Scenario::new(
+        "client_settings",
+        "the client's --timeout, --max-silent-time, --keep-failed, --cores and (trusted) --option sandbox reach its builds",
+    )
+    .step(
+        Step::sh("timeout", "nix-build settings.nix -A sleepy --timeout 2")
+            .exit(1)
+            .full_stderr(),
+    )
+    .step(
+        Step::sh("silence", "nix-build settings.nix -A silent --max-silent-time 2")
+            .exit(1)
+            .full_stderr(),
+    )
+    .step(
+        Step::sh("keep-failed", "nix-build settings.nix -A failing --keep-failed")
+            .exit(1)
+            .full_stderr(),
+    )
+    // Nix 2.26 keeps the build directory one level down (`…-0/build`).
+    .step(Step::sh(
+        "kept",
+        "find /nix/compat/tmp -path '*/nix-build-failing.drv-0*' -name left-behind -exec cat {} + | grep -x partial",
+    ))
+    .step(
+        Step::sh("not-kept", "nix-build settings.nix -A failing; ls -d /nix/compat/tmp/nix-build-failing.drv-* | wc -l")
+            .any_exit()
+            .full_stderr(),
+    )
+    .step(Step::sh("cores", "nix-build settings.nix -A cores --cores 3 && cat result"))
+    // A trusted client (root) may turn the sandbox off for its builds.
+    .step(Step::sh(
+        "no-sandbox",
+        "nix-build settings.nix -A sandboxed --option sandbox false -o unsandboxed && grep -x host unsandboxed",
+    ))
 }

@@ -89,4 +89,5 @@ nix226_tests!(
     host_dirs,
     fetch,
     hello,
+    client_settings,
 );

@@ -53,6 +53,7 @@ scenario_tests!(
     host_dirs,
     fetch,
     hello,
+    client_settings,
     // scenarios_env.rs
     env_default_profile,
     env_named_profiles,

@@ -39,6 +39,12 @@ pub struct Settings {
     pub build_users_group: String,
     pub keep_outputs: bool,
     pub keep_derivations: bool,
+    /// Keep a failed build's directory (`keep-failed`, `--keep-failed`).
+    pub keep_failed: bool,
+    /// `timeout` (alias `build-timeout`), seconds; 0 is none.
+    pub timeout: u64,
+    /// `max-silent-time` (alias `build-max-silent-time`), seconds; 0 is none.
+    pub max_silent_time: u64,
     /// Parsed but not used yet (substitution comes from the chain).
     pub substituters: Vec<String>,
     pub trusted_substituters: Vec<String>,
@@ -61,6 +67,9 @@ impl Default for Settings {
             build_users_group: String::new(),
             keep_outputs: false,
             keep_derivations: true,
+            keep_failed: false,
+            timeout: 0,
+            max_silent_time: 0,
             substituters: vec!["https://cache.nixos.org/".into()],
             trusted_substituters: Vec::new(),
             trusted_public_keys: vec![
@@ -126,6 +135,14 @@ fn boolean(key: &'static str, v: &str) -> Result<bool, ConfigError> {
     }
 }
 
+fn seconds(key: &'static str, v: &str) -> Result<u64, ConfigError> {
+    v.parse().map_err(|_| ConfigError::Value {
+        key,
+        what: "an integer",
+        value: v.to_owned(),
+    })
+}
+
 fn list(v: &str) -> Vec<String> {
     v.split_whitespace().map(str::to_owned).collect()
 }
@@ -188,11 +205,83 @@ impl Settings {
                     s.trusted_public_keys = list(v)
                 }
                 "require-sigs" => s.require_sigs = boolean("require-sigs", v)?,
+                "keep-failed" => s.keep_failed = boolean("keep-failed", v)?,
+                "timeout" | "build-timeout" => s.timeout = seconds("timeout", v)?,
+                "max-silent-time" | "build-max-silent-time" => {
+                    s.max_silent_time = seconds("max-silent-time", v)?
+                }
                 _ => {}
             }
         }
         s.raw = raw;
         Ok(s)
+    }
+
+    /// The settings one client's builds run with, as a nix-daemon worker
+    /// applies the client's SetOptions: first the fields every client sets
+    /// (`--keep-failed`, `--max-silent-time`, `--cores`, `--max-jobs`), then
+    /// the `--option` overrides the client may make (all of them when it is
+    /// trusted; see [`Wording::untrusted_may_set`]). An override whose value
+    /// does not parse is left out, as Nix ignores it with a warning.
+    ///
+    /// [`Wording::untrusted_may_set`]: crate::wording::Wording::untrusted_may_set
+    pub fn for_client(
+        &self,
+        o: &nix_formats::wire::ClientSettings,
+        trusted: bool,
+        wording: crate::wording::Wording,
+    ) -> Settings {
+        let mut s = self.clone();
+        s.keep_failed = o.keep_failed;
+        s.max_silent_time = o.max_silent_time;
+        // As sent: Nix passes 0 on as NIX_BUILD_CORES=0 ("all of them").
+        if let Ok(cores) = usize::try_from(o.build_cores) {
+            s.cores = cores;
+        }
+        if let Ok(jobs) = usize::try_from(o.max_build_jobs) {
+            s.max_jobs = jobs;
+        }
+        for (name, value) in &o.overrides {
+            if !trusted && !wording.untrusted_may_set(name, value) {
+                continue;
+            }
+            let mut raw = s.raw.clone();
+            match name.strip_prefix("extra-") {
+                Some(base) => {
+                    let v = raw.entry(base.to_owned()).or_default();
+                    if !v.is_empty() {
+                        v.push(' ');
+                    }
+                    v.push_str(value);
+                }
+                None => {
+                    raw.insert(name.clone(), value.clone());
+                }
+            }
+            let Ok(mut next) = Settings::from_raw(raw) else {
+                continue;
+            };
+            // What the fixed fields set stays unless this override is
+            // about it.
+            let touches = |keys: &[&str]| {
+                let base = name.strip_prefix("extra-").unwrap_or(name);
+                keys.contains(&base)
+            };
+            if !touches(&["keep-failed"]) {
+                next.keep_failed = s.keep_failed;
+            }
+            if !touches(&["max-silent-time", "build-max-silent-time"]) {
+                next.max_silent_time = s.max_silent_time;
+            }
+            if !touches(&["cores"]) {
+                next.cores = s.cores;
+            }
+            if !touches(&["max-jobs"]) {
+                next.max_jobs = s.max_jobs;
+            }
+            s = next;
+        }
+        s
     }
 
     /// Whether `experimental-features` (with its `extra-` additions) names

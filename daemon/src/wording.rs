@@ -108,12 +108,13 @@ impl Wording {
 
     /// Whether an untrusted client's override of `name` to `value` is
     /// taken (Nix 2.12 added `max-silent-time` and `poll-interval`; 2.15
-    /// dropped the removed `build-repeat`).
+    /// dropped the removed `repeat`). Nix compares the setting's own name,
+    /// which is what clients send (`timeout`, not its alias).
     pub fn untrusted_may_set(self, name: &str, value: &str) -> bool {
         let timeouts = match self {
-            Wording::Nix2_8 => &["build-timeout", "build-repeat", "connect-timeout"][..],
+            Wording::Nix2_8 => &["timeout", "repeat", "connect-timeout"][..],
             Wording::Nix2_15 | Wording::Nix2_26 => &[
-                "build-timeout",
+                "timeout",
                 "max-silent-time",
                 "poll-interval",
                 "connect-timeout",
@@ -195,7 +196,8 @@ mod tests {
     fn untrusted_clients_policy_per_generation() {
         assert!(!Wording::Nix2_8.untrusted_may_sign());
         assert!(Wording::Nix2_26.untrusted_may_sign());
-        assert!(Wording::Nix2_8.untrusted_may_set("build-repeat", "1"));
+        assert!(Wording::Nix2_8.untrusted_may_set("repeat", "1"));
+        assert!(Wording::Nix2_8.untrusted_may_set("timeout", "1"));
         assert!(!Wording::Nix2_8.untrusted_may_set("max-silent-time", "1"));
         assert!(Wording::Nix2_26.untrusted_may_set("max-silent-time", "1"));
         assert!(!Wording::Nix2_26.untrusted_may_set("sandbox", "false"));

@@ -16,6 +16,7 @@ use nix_formats::wire::{
 };
 use tokio::sync::{Semaphore, mpsc};
 
+use crate::config::Settings;
 use crate::ops::build::built_outputs;
 use crate::ops::query::{missing_rooted, output_map};
 use crate::ops::read_derivation;
@@ -84,9 +85,8 @@ pub async fn realise(
         BTreeSet::new()
     };
     let started = now();
-    // Builds this session starts speak its generation's words (a builtin
-    // builder's messages are the daemon's own).
-    let driver = tokio::spawn(run_plan(shared, conn, s.wording(), plan, check_set, log_tx));
+    let opts = BuildOptions::of(s);
+    let driver = tokio::spawn(run_plan(shared, conn, opts, plan, check_set, log_tx));
     while let Some(msg) = log_rx.recv().await {
         s.log(&msg);
         while let Ok(more) = log_rx.try_recv() {
@@ -177,16 +177,38 @@ fn first_failure<'a>(
     }
 }
 
+/// What the builds a session starts run with: the words of its
+/// generation of nix-daemon (a builtin builder's messages are the daemon's
+/// own) and the settings as its SetOptions left them.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub wording: Wording,
+    pub settings: Arc<Settings>,
+}
+
+impl BuildOptions {
+    fn of(s: &Session) -> Self {
+        let settings = match &s.options {
+            Some(o) => s.shared.settings.for_client(o, s.peer.trusted, s.wording()),
+            None => s.shared.settings.clone(),
+        };
+        BuildOptions {
+            wording: s.wording(),
+            settings: Arc::new(settings),
+        }
+    }
+}
+
 /// Builds the plan, dependencies first, `max-jobs` at a time.
 async fn run_plan(
     shared: Arc<Shared>,
     conn: u64,
-    wording: Wording,
+    opts: BuildOptions,
     plan: Plan,
     check: BTreeSet<StorePath>,
     log: mpsc::Sender<StderrMsg>,
 ) -> HashMap<StorePath, Result<(), Failure>> {
-    let jobs = Arc::new(Semaphore::new(shared.settings.max_jobs.max(1)));
+    let jobs = Arc::new(Semaphore::new(opts.settings.max_jobs.max(1)));
     let mut outcomes: HashMap<StorePath, Result<(), Failure>> = HashMap::new();
     let mut pending: BTreeMap<StorePath, BTreeSet<StorePath>> = plan;
     let mut running = tokio::task::JoinSet::new();
@@ -221,11 +243,12 @@ async fn run_plan(
             }
             let act = next_act;
             next_act += 1;
-            let (shared, log, jobs) = (shared.clone(), log.clone(), jobs.clone());
+            let (shared, log, jobs, opts) =
+                (shared.clone(), log.clone(), jobs.clone(), opts.clone());
             let is_check = check.contains(&d);
             running.spawn(async move {
                 let _permit = jobs.acquire_owned().await.expect("semaphore never closes");
-                let r = build_guarded(shared, d.clone(), act, is_check, wording, log).await;
+                let r = build_guarded(shared, d.clone(), act, is_check, opts, log).await;
                 (d, r)
             });
         }
@@ -264,7 +287,7 @@ async fn build_guarded(
     drv: StorePath,
     act: u64,
     check: bool,
-    wording: Wording,
+    opts: BuildOptions,
     log: mpsc::Sender<StderrMsg>,
 ) -> Result<(), Failure> {
     let lock = shared.build_lock(&drv);
@@ -332,7 +355,7 @@ async fn build_guarded(
         }
     });
     let slot = (act & 0xffff) as u32;
-    let r = build_one(shared.clone(), drv, slot, check, wording, line_tx).await;
+    let r = build_one(shared.clone(), drv, slot, check, &opts, line_tx).await;
     let _ = forward.await;
     let _ = log.send(StderrMsg::StopActivity { id: act }).await;
     r

@@ -185,6 +185,67 @@ fn signal_description(sig: i32) -> String {
     }
 }
 
+/// Nix's failure for a build the worker stopped for taking too long
+/// (`timeout`) or saying nothing for too long (`max-silent-time`): named
+/// by its goal (`building of '<drv>!<outputs>' from .drv file`; `^` from
+/// Nix 2.15's derived-path syntax on), without a log tail.
+fn timed_out(sd_drv: &str, drv: &Derivation, wording: Wording, secs: u64, what: &str) -> Failure {
+    let outputs: Vec<&str> = drv.outputs.keys().map(String::as_str).collect();
+    let sep = if wording == Wording::Nix2_8 { '!' } else { '^' };
+    let goal = format!(
+        "building of '{sd_drv}{sep}{}' from .drv file",
+        outputs.join(",")
+    );
+    Failure {
+        message: format!(
+            "\x1b[35;1m{goal}\x1b[0m timed out after \x1b[35;1m{secs}\x1b[0m seconds{what}"
+        ),
+        status: nix_formats::wire::BuildStatus::TimedOut,
+        log_hint: None,
+    }
+}
+
+/// `--keep-failed`: moves a failed build's directory where Nix keeps it,
+/// `$TMPDIR/nix-build-<drv name>-<n>` (Nix 2.26: its `build` subdirectory),
+/// world-readable; returns what the note names. An unsandboxed build
+/// already ran there. If it cannot be moved (another file system), it is
+/// kept where it is.
+fn keep_build_dir(
+    drv_path: &StorePath,
+    build_dir: &Path,
+    sandboxed: bool,
+    wording: Wording,
+) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let open = |p: &Path| {
+        let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755));
+    };
+    if !sandboxed {
+        open(build_dir);
+        return Some(build_dir.to_owned());
+    }
+    let top = unsandboxed_build_dir(drv_path);
+    let target = if wording == Wording::Nix2_26 {
+        if std::fs::create_dir(&top).is_err() {
+            return None;
+        }
+        open(&top);
+        top.join("build")
+    } else {
+        top
+    };
+    match std::fs::rename(build_dir, &target) {
+        Ok(()) => {
+            open(&target);
+            Some(target)
+        }
+        Err(_) => {
+            open(build_dir);
+            Some(build_dir.to_owned())
+        }
+    }
+}
+
 /// Nix's failure for a builder that did not succeed: what happened and
 /// the log tail; the pointer to the full log comes with [`Failure::text`].
 fn exit_failure(
@@ -229,9 +290,10 @@ pub async fn build_one(
     drv_path: StorePath,
     slot: u32,
     check: bool,
-    wording: Wording,
+    opts: &crate::build::BuildOptions,
     log: mpsc::Sender<Progress>,
 ) -> Result<(), Failure> {
+    let wording = opts.wording;
     let sd = shared.store_dir.clone();
     let shown = sd.display(&drv_path);
     let state = shared.state_dir.clone();
@@ -274,7 +336,7 @@ pub async fn build_one(
         .join("builds")
         .join(format!("{}-{}", drv_path.hash_part(), slot));
     let _ = std::fs::remove_dir_all(&work);
-    let settings = &shared.settings;
+    let settings = &*opts.settings;
     let root = work.join("root");
     // With `sandbox = false` Nix builds in `$TMPDIR/nix-build-<drv name>-<n>`
     // and the builder sees that path; sandboxed builds see `/build`.
@@ -303,7 +365,18 @@ pub async fn build_one(
     if drv.is_builtin() {
         let r = run_builtin_drv(&shared, &drv_path, &inv, &root, &out_paths, wording, &log).await;
         let r = match r {
-            Ok(()) => register_all(&shared, &drv_path, &drv, &root, &closure, &out_paths).await,
+            Ok(()) => {
+                register_all(
+                    &shared,
+                    &drv_path,
+                    &drv,
+                    &root,
+                    &closure,
+                    &out_paths,
+                    settings.sandbox,
+                )
+                .await
+            }
             Err(e) => {
                 if !check {
                     keep_leftovers(&shared, &root, &out_paths).await;
@@ -342,6 +415,8 @@ pub async fn build_one(
     spec.build_uid = uid;
     spec.build_gid = gid;
     spec.cores = settings.cores as u32;
+    spec.timeout_secs = settings.timeout;
+    spec.max_silent_secs = settings.max_silent_time;
     spec.system = drv.platform.to_str_lossy().into_owned();
     spec.sandbox_build_dir = sandbox_build_dir;
     if !settings.sandbox {
@@ -406,8 +481,19 @@ pub async fn build_one(
         if !check {
             keep_leftovers(&shared, &root, &out_paths).await;
         }
-        remove_in_background(&work);
-        if !settings.sandbox {
+        let kept = if settings.keep_failed {
+            keep_build_dir(&drv_path, &build_dir, settings.sandbox, wording)
+        } else {
+            None
+        };
+        if let Some(dir) = &kept {
+            let note = format!("note: keeping build directory '{}'", dir.display());
+            let _ = log.send(Progress::Next(note.into_bytes())).await;
+        }
+        if !kept.as_deref().is_some_and(|k| k.starts_with(&work)) {
+            remove_in_background(&work);
+        }
+        if !settings.sandbox && kept.is_none() {
             let _ = make_writable_and_remove(&build_dir);
         }
         let status = match outcome {
@@ -416,6 +502,14 @@ pub async fn build_one(
             }
             _ => nix_formats::wire::BuildStatus::PermanentFailure,
         };
+        let secs = match outcome {
+            Outcome::TimedOut { .. } => Some((settings.timeout, "")),
+            Outcome::Silent { .. } => Some((settings.max_silent_time, " of silence")),
+            _ => None,
+        };
+        if let Some((secs, what)) = secs {
+            return Err(timed_out(&shown, &drv, wording, secs, what));
+        }
         return Err(exit_failure(&shown, &outcome, &tail, status));
     }
     if check {
@@ -424,11 +518,20 @@ pub async fn build_one(
         return r;
     }
     let t_register = std::time::Instant::now();
-    let result = register_all(&shared, &drv_path, &drv, &root, &closure, &out_paths).await;
+    let result = register_all(
+        &shared,
+        &drv_path,
+        &drv,
+        &root,
+        &closure,
+        &out_paths,
+        settings.sandbox,
+    )
+    .await;
     phases::add(Phase::Register, t_register);
     let t_cleanup = std::time::Instant::now();
     remove_in_background(&work);
-    if !shared.settings.sandbox {
+    if !settings.sandbox {
         let _ = make_writable_and_remove(&build_dir);
     }
     phases::add(Phase::Cleanup, t_cleanup);
@@ -494,9 +597,9 @@ async fn register_all(
     root: &Path,
     closure: &BTreeSet<StorePath>,
     out_paths: &BTreeMap<String, StorePath>,
+    sandboxed: bool,
 ) -> Result<(), Failure> {
     let (sd, state) = (shared.store_dir.clone(), shared.state_dir.clone());
-    let sandboxed = shared.settings.sandbox;
     let (drv_path, drv, root, closure, out_paths) = (
         drv_path.clone(),
         drv.clone(),
