@@ -119,11 +119,7 @@ impl ChannelReader {
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        read_buffered(self, buf)
     }
 }
 
@@ -190,6 +186,16 @@ impl Upload for std::io::BufReader<std::fs::File> {
     }
 
     fn stop(&self, _why: String) {}
+}
+
+/// `Read::read` for a `BufRead` that only implements the buffered half:
+/// what `fill_buf` has, up to `buf`'s length.
+pub fn read_buffered(r: &mut impl BufRead, buf: &mut [u8]) -> std::io::Result<usize> {
+    let avail = r.fill_buf()?;
+    let n = avail.len().min(buf.len());
+    buf[..n].copy_from_slice(&avail[..n]);
+    r.consume(n);
+    Ok(n)
 }
 
 /// A channel pair for one upload the client pulls from itself, chunk by
@@ -268,11 +274,7 @@ impl<'a, R: BufRead> Declared<'a, R> {
 
 impl<R: BufRead> Read for Declared<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        read_buffered(self, buf)
     }
 }
 

@@ -362,21 +362,21 @@ pub async fn build_one(
         .map(|(k, v)| (k.clone(), sd.display(v)))
         .collect();
     let inv = builder_invocation(&drv, &cfg, None).map_err(|e| fail(format!("{e}")))?;
+    let register = || {
+        register_all(
+            &shared,
+            &drv_path,
+            &drv,
+            &root,
+            &closure,
+            &out_paths,
+            settings.sandbox,
+        )
+    };
     if drv.is_builtin() {
         let r = run_builtin_drv(&shared, &drv_path, &inv, &root, &out_paths, wording, &log).await;
         let r = match r {
-            Ok(()) => {
-                register_all(
-                    &shared,
-                    &drv_path,
-                    &drv,
-                    &root,
-                    &closure,
-                    &out_paths,
-                    settings.sandbox,
-                )
-                .await
-            }
+            Ok(()) => register().await,
             Err(e) => {
                 if !check {
                     keep_leftovers(&shared, &root, &out_paths).await;
@@ -518,16 +518,7 @@ pub async fn build_one(
         return r;
     }
     let t_register = std::time::Instant::now();
-    let result = register_all(
-        &shared,
-        &drv_path,
-        &drv,
-        &root,
-        &closure,
-        &out_paths,
-        settings.sandbox,
-    )
-    .await;
+    let result = register().await;
     phases::add(Phase::Register, t_register);
     let t_cleanup = std::time::Instant::now();
     remove_in_background(&work);

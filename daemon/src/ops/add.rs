@@ -104,6 +104,21 @@ struct AddCx<'a> {
     root: Root<'a>,
 }
 
+/// What a content-addressed path added from a client's data is registered
+/// with: no deriver or signatures, hash and size from the data itself.
+fn local_ca(path: StorePath, references: BTreeSet<StorePath>, ca: ContentAddress) -> NewPath {
+    NewPath {
+        path,
+        references,
+        deriver: None,
+        ultimate: false,
+        sigs: BTreeSet::new(),
+        ca: Some(ca),
+        nar_hash: None,
+        nar_size: None,
+    }
+}
+
 /// Adds one file's bytes (text or flat) under a content address.
 fn add_flat(
     st: &mut Store,
@@ -127,16 +142,7 @@ fn add_flat(
     let rec = st
         .add_nar(
             std::io::BufReader::with_capacity(IMPORT_BUFFER, nar),
-            NewPath {
-                path: path.clone(),
-                references: refs,
-                deriver: None,
-                ultimate: false,
-                sigs: BTreeSet::new(),
-                ca: Some(ca),
-                nar_hash: None,
-                nar_size: None,
-            },
+            local_ca(path.clone(), refs, ca),
         )
         .map_err(store_err)?;
     if let Some(d) = drv {
@@ -202,16 +208,7 @@ fn add_spooled_flat(
     let nar = nix_formats::nar::regular_file_nar(false, spooled.size, spooled.file);
     st.add_nar(
         std::io::BufReader::with_capacity(IMPORT_BUFFER, nar),
-        NewPath {
-            path,
-            references: refs,
-            deriver: None,
-            ultimate: false,
-            sigs: BTreeSet::new(),
-            ca: Some(ca),
-            nar_hash: None,
-            nar_size: None,
-        },
+        local_ca(path, refs, ca),
     )
     .map_err(store_err)
 }
@@ -270,16 +267,7 @@ fn add_dump(
                             source: Box::new(e),
                         })?;
                 root(&path);
-                Ok(NewPath {
-                    path,
-                    references: refs.clone(),
-                    deriver: None,
-                    ultimate: false,
-                    sigs: BTreeSet::new(),
-                    ca: Some(ca),
-                    nar_hash: None,
-                    nar_size: None,
-                })
+                Ok(local_ca(path, refs.clone(), ca))
             })
             .map_err(store_err)
         }
@@ -730,11 +718,7 @@ fn spool_nar(st: &Store, input: &mut impl BufRead) -> Result<Spooled, OpError> {
     }
     impl<R: BufRead> Read for Tee<'_, R> {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let avail = self.fill_buf()?;
-            let n = avail.len().min(buf.len());
-            buf[..n].copy_from_slice(&avail[..n]);
-            self.consume(n);
-            Ok(n)
+            payload::read_buffered(self, buf)
         }
     }
     impl<R: BufRead> BufRead for Tee<'_, R> {
