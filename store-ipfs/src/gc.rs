@@ -80,6 +80,7 @@ pub fn collect(
     dry_run: bool,
 ) -> Result<GcReport, StoreError> {
     let _lock = store.lock(true)?;
+    let mut trace = Trace::new();
     let mut report = GcReport::default();
     let dir = store.blocks.dir().to_owned();
     if !dry_run {
@@ -88,9 +89,12 @@ pub fn collect(
             .clean_tmp()
             .map_err(io_err("block temp dir", &dir))?;
         remove_stale_trash(&dir);
+        restore_interrupted_trash(&dir).map_err(io_err("trash", &dir))?;
     }
     let (_, dangling) = store.pins.list().map_err(io_err("pins", store.state()))?;
+    trace.mark("start");
     let live = live_blocks(store, extra)?;
+    trace.mark("live blocks");
     let claimed = store
         .pins
         .temp_cids()
@@ -101,7 +105,9 @@ pub fn collect(
         .map_err(io_err("block directory", &dir))?
         .into_iter()
         .collect();
+    trace.mark("block files listed");
     let rows: HashSet<Cid> = store.catalogue.all_blocks()?.into_iter().collect();
+    trace.mark("block rows listed");
     let dead_files: Vec<Cid> = files
         .iter()
         .filter(|c| !live.contains(c) && !claimed.contains(c))
@@ -117,6 +123,7 @@ pub fn collect(
             .map(|m| m.len())
             .unwrap_or(0);
     }
+    trace.mark("sizes");
     report.dangling_pins = dangling;
     if dry_run {
         report.removed = dead_files;
@@ -126,6 +133,7 @@ pub fn collect(
         fs::remove_file(p).map_err(io_err("dangling pin", p))?;
     }
     store.catalogue.forget_blocks(&dead_rows)?;
+    trace.mark("rows forgotten");
     let trash = dir.join(".trash");
     fs::create_dir_all(&trash).map_err(io_err("trash", &trash))?;
     for c in &dead_files {
@@ -137,6 +145,7 @@ pub fn collect(
             _ => {}
         }
     }
+    trace.mark("moved to trash");
     let claimed_now = store
         .pins
         .temp_cids()
@@ -151,6 +160,7 @@ pub fn collect(
             report.removed.push(c);
         }
     }
+    trace.mark("claims checked");
     // What is left in the trash is gone from the store; unlinking it takes
     // a while (about a millisecond a file on a busy disk), so it happens
     // on another thread under a name of its own, after the caller returns.
@@ -163,7 +173,48 @@ pub fn collect(
     Ok(report)
 }
 
+/// `PKGCHAIN_GC_TRACE=1`: each step of a collection and its time, on
+/// stderr.
+struct Trace(Option<std::time::Instant>);
+
+impl Trace {
+    fn new() -> Self {
+        Trace(std::env::var_os("PKGCHAIN_GC_TRACE").map(|_| std::time::Instant::now()))
+    }
+
+    fn mark(&mut self, step: &str) {
+        if let Some(t) = &mut self.0 {
+            eprintln!("gc: {step}: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+            *t = std::time::Instant::now();
+        }
+    }
+}
+
 static TRASH_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Puts back what a collection that was killed while it moved blocks to
+/// `.trash` left there (one runs at a time, under the store's lock): the
+/// claims on those blocks were never checked, so a block added again
+/// meanwhile could be among them. Back in place they are swept again, or
+/// kept if something needs them now.
+fn restore_interrupted_trash(dir: &std::path::Path) -> std::io::Result<()> {
+    let trash = dir.join(".trash");
+    let rd = match fs::read_dir(&trash) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for e in rd {
+        let e = e?;
+        let back = dir.join(e.file_name());
+        if back.exists() {
+            fs::remove_file(e.path())?;
+        } else {
+            fs::rename(e.path(), back)?;
+        }
+    }
+    Ok(())
+}
 
 /// Removes the trash directories of collections in processes that are
 /// gone (they died before their removal thread finished).

@@ -193,3 +193,39 @@ fn gc_while_another_writer_adds() {
         diff(tree, &out);
     }
 }
+
+/// A collection killed while it moved dead blocks to `.trash` never
+/// checked whether one was needed again meanwhile; the next one puts them
+/// back first, so what a pinned tree needs survives, and what nothing
+/// needs is still removed.
+#[test]
+fn gc_restores_what_an_interrupted_collection_left_in_the_trash() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    make_tree(&a, 3);
+    make_tree(&b, 4);
+    let mut store = Store::open(&t.path().join("state")).expect("open");
+    let ea = add_and_pin(&mut store, &a);
+    let eb = add_and_pin(&mut store, &b);
+    assert!(store.pins.remove("tester", "pkg", &eb.cid).expect("unpin"));
+    let dir = store.blocks.dir().to_owned();
+    let trash = dir.join(".trash");
+    std::fs::create_dir_all(&trash).expect("trash");
+    // One block a needs and b's root, as a killed collection leaves them.
+    for cid in [ea.cid, eb.cid] {
+        let name = cid.to_string();
+        std::fs::rename(dir.join(&name), trash.join(&name)).expect("move to trash");
+    }
+    assert!(!store.blocks.has(&ea.cid));
+    gc::collect(&mut store, &(), false).expect("gc");
+    assert!(!trash.exists(), "the trash is emptied");
+    let out = t.path().join("out");
+    DagReader::new(&store.blocks)
+        .restore(&ea.cid, &out)
+        .expect("the pinned tree is whole again");
+    diff(&a, &out);
+    assert!(
+        !store.blocks.has(&eb.cid),
+        "the unpinned root is still removed"
+    );
+}

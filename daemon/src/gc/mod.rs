@@ -272,6 +272,9 @@ pub fn collect(
     st.catalogue
         .remove_leftovers(&doomed)
         .map_err(|e| client_err(chain(&e)))?;
+    // What the client is told was freed: the deleted paths' NAR sizes (as
+    // `--max-freed` counts). Their blocks go after the reply (below).
+    let freed: u64 = doomed.iter().map(|p| graph.nar_size(p)).sum();
     shared.forget_store_entries(&doomed);
     drop(gc_running);
     drop(lock);
@@ -281,9 +284,26 @@ pub fn collect(
     res.paths = doomed.into_iter().collect();
     res.log.push("deleting unused links...".to_owned());
     phases::add(Phase::GcPaths, t);
-    let t = std::time::Instant::now();
-    let blocks = store_ipfs::gc::collect(st, &(), false).map_err(|e| client_err(chain(&e)))?;
-    phases::add(Phase::GcBlocks, t);
-    res.bytes_freed = blocks.bytes_freed;
+    res.bytes_freed = freed;
+    sweep_blocks_later(shared.state_dir.clone());
     Ok(res)
+}
+
+/// Removes the blocks no valid path, leftover or pin needs any more, on a
+/// thread of its own so that the client has its answer first (a sweep of
+/// a large store takes seconds). The deleted paths are gone from the
+/// catalogue already; a sweep cut short (the daemon stopped) leaves
+/// orphan blocks that the next one removes. Sweeps run one at a time under
+/// the store's lock, and adds that meanwhile need a block it is about to
+/// remove claim it first, as with any collection.
+fn sweep_blocks_later(state: std::path::PathBuf) {
+    std::thread::spawn(move || {
+        let t = std::time::Instant::now();
+        let swept =
+            Store::open(&state).and_then(|mut st| store_ipfs::gc::collect(&mut st, &(), false));
+        match swept {
+            Ok(_) => phases::add(Phase::GcBlocks, t),
+            Err(e) => eprintln!("pkgchain-daemon: sweeping unused blocks: {}", chain(&e)),
+        }
+    });
 }
