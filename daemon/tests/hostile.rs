@@ -240,19 +240,7 @@ impl Upload {
                 (req, contents, path)
             }
             Upload::AddMultipleToStore => {
-                let req = c.encode(&Request::AddMultipleToStore {
-                    repair: false,
-                    dont_check_sigs: true,
-                });
-                let item_cx = WireContext {
-                    version: ProtocolVersion::new(1, 16),
-                    ..c.cx.clone()
-                };
-                let mut payload = Vec::new();
-                let mut e = Encoder::new(&mut payload, &item_cx);
-                e.u64(1);
-                e.encode(&info).unwrap();
-                payload.extend_from_slice(nar);
+                let (req, payload) = multiple_upload(c, &info, nar);
                 (req, payload, ca_path)
             }
         }
@@ -267,6 +255,25 @@ impl Upload {
 }
 
 /// NAR tokens as the grammar writes them (length, bytes, padding).
+/// An AddMultipleToStore request of one path, and its payload (the count,
+/// the info at 1.16, then `nar`) still to be framed.
+fn multiple_upload(c: &Client, info: &ValidPathInfo, nar: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let req = c.encode(&Request::AddMultipleToStore {
+        repair: false,
+        dont_check_sigs: true,
+    });
+    let item_cx = WireContext {
+        version: ProtocolVersion::new(1, 16),
+        ..c.cx.clone()
+    };
+    let mut payload = Vec::new();
+    let mut e = Encoder::new(&mut payload, &item_cx);
+    e.u64(1);
+    e.encode(info).unwrap();
+    payload.extend_from_slice(nar);
+    (req, payload)
+}
+
 fn tokens(ts: &[&[u8]]) -> Vec<u8> {
     let mut v = Vec::new();
     for t in ts {
@@ -680,22 +687,7 @@ fn endless_nar_upload(d: &Daemon, up: Upload) {
             }),
             header,
         ),
-        _ => {
-            let req = c.encode(&Request::AddMultipleToStore {
-                repair: false,
-                dont_check_sigs: true,
-            });
-            let item_cx = WireContext {
-                version: ProtocolVersion::new(1, 16),
-                ..c.cx.clone()
-            };
-            let mut payload = Vec::new();
-            let mut e = Encoder::new(&mut payload, &item_cx);
-            e.u64(1);
-            e.encode(&info).unwrap();
-            payload.extend(header);
-            (req, payload)
-        }
+        _ => multiple_upload(&c, &info, &header),
     };
     c.send(&req).unwrap();
     c.send(&frames(&payload)).unwrap();
