@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::error::RunError;
+use crate::layout::{bind_read_only, mount};
 
 /// Environment variable naming the Nix 2.26 root. When it is set, the
 /// 2.26 tests fail if the root is missing; when it is unset they use
@@ -129,18 +130,7 @@ impl RootView {
     pub fn prepare(root: &Path, run: &Path) -> Result<RootView, RunError> {
         let path = run.join("chroot");
         fs::create_dir_all(&path).map_err(RunError::io("mkdir", &path))?;
-        mount(&["--bind"], root, &path)?;
-        let status = Command::new("mount")
-            .args(["-o", "remount,bind,ro"])
-            .arg(&path)
-            .status()
-            .map_err(RunError::spawn("mount"))?;
-        if !status.success() {
-            return Err(RunError::Mount {
-                from: root.to_owned(),
-                to: path,
-            });
-        }
+        bind_read_only(root, &path, false)?;
         mount(&["-t", "proc"], Path::new("proc"), &path.join("proc"))?;
         mount(&["--rbind"], Path::new("/dev"), &path.join("dev"))?;
         mount(&["-t", "tmpfs"], Path::new("tmpfs"), &path.join("tmp"))?;
@@ -186,22 +176,6 @@ impl RootView {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
-
-fn mount(args: &[&str], from: &Path, to: &Path) -> Result<(), RunError> {
-    let status = Command::new("mount")
-        .args(args)
-        .arg(from)
-        .arg(to)
-        .status()
-        .map_err(RunError::spawn("mount"))?;
-    if !status.success() {
-        return Err(RunError::Mount {
-            from: from.to_owned(),
-            to: to.to_owned(),
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -133,7 +133,7 @@ pub fn enter(root: &Path) -> Result<(), RunError> {
 }
 
 fn bind(from: &Path, to: &Path) -> Result<(), RunError> {
-    run_tool_path("mount", &["--bind"], from, to)
+    mount(&["--bind"], from, to)
 }
 
 /// `chmod`.
@@ -224,12 +224,7 @@ pub fn graft_planted(root: &Path) -> Result<(), RunError> {
             meta.uid(),
             meta.gid()
         );
-        run_tool_path(
-            "mount",
-            &["-t", "tmpfs", "-o", &opts],
-            Path::new("tmpfs"),
-            &target,
-        )?;
+        mount(&["-t", "tmpfs", "-o", &opts], Path::new("tmpfs"), &target)?;
         copy_tree(&top.path(), &target)?;
     }
     Ok(())
@@ -262,7 +257,7 @@ fn cover_directory(dir: &Path) -> Result<(), RunError> {
     if !keep.exists() {
         let meta = fs::metadata(dir).map_err(RunError::io("stat", dir))?;
         fs::create_dir_all(&keep).map_err(RunError::io("mkdir", &keep))?;
-        run_tool_path("mount", &["--rbind"], dir, &keep)?;
+        mount(&["--rbind"], dir, &keep)?;
         let opts = format!(
             "mode={:o},uid={},gid={}",
             meta.mode() & 0o7777,
@@ -296,19 +291,38 @@ fn cover_directory(dir: &Path) -> Result<(), RunError> {
             } else {
                 fs::write(&to, b"").map_err(RunError::io("create", &to))?;
             }
-            run_tool_path("mount", &["--rbind"], &from, &to)?;
+            mount(&["--rbind"], &from, &to)?;
         }
     }
     Ok(())
 }
 
-fn run_tool_path(program: &str, args: &[&str], from: &Path, to: &Path) -> Result<(), RunError> {
-    let status = Command::new(program)
+/// `mount ARGS FROM TO`.
+pub fn mount(args: &[&str], from: &Path, to: &Path) -> Result<(), RunError> {
+    let status = Command::new("mount")
         .args(args)
         .arg(from)
         .arg(to)
         .status()
-        .map_err(RunError::spawn(program))?;
+        .map_err(RunError::spawn("mount"))?;
+    if !status.success() {
+        return Err(RunError::Mount {
+            from: from.to_owned(),
+            to: to.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// `from` bound at `to` (with what is mounted below it when `recursive`),
+/// then made read-only there.
+pub fn bind_read_only(from: &Path, to: &Path, recursive: bool) -> Result<(), RunError> {
+    mount(&[if recursive { "--rbind" } else { "--bind" }], from, to)?;
+    let status = Command::new("mount")
+        .args(["-o", "remount,bind,ro"])
+        .arg(to)
+        .status()
+        .map_err(RunError::spawn("mount"))?;
     if !status.success() {
         return Err(RunError::Mount {
             from: from.to_owned(),

@@ -95,3 +95,54 @@ pub use error::RunError;
 pub use harness::{Harness, Mode, Verdict, assert_compatible};
 pub use outcome::{Outcome, RunReport};
 pub use scenario::{Scenario, Step};
+
+/// Calls the macro `$m` with the name of every scenario of
+/// [`scenarios::all`], in its order: the one list the test files (one
+/// `#[test]` per scenario, per client) are made from.
+#[macro_export]
+macro_rules! for_each_scenario {
+    ($m:ident) => {
+        $m!(
+            trivial,
+            chain,
+            multi_output,
+            sources,
+            to_file,
+            fixed_output,
+            failing_build,
+            import_from_derivation,
+            check,
+            big_input,
+            parallel,
+            instantiate,
+            realise,
+            new_cli,
+            store_add,
+            store_query,
+            export_import,
+            no_sandbox,
+            network,
+            closure,
+            host_dirs,
+            fetch,
+            hello,
+            client_settings,
+            // scenarios_env.rs
+            env_default_profile,
+            env_named_profiles,
+            gc_roots,
+            gc_keep,
+            env_user,
+            user_refused,
+            allowed_users,
+            // scenarios/moving.rs
+            sign_export_import,
+            binary_cache,
+            dump_restore,
+            verify_optimise,
+            add_fixed_forms,
+            build_logs,
+            profile_closure,
+        );
+    };
+}

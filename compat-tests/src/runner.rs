@@ -283,25 +283,7 @@ fn prepare(setup: &Setup, client: &Client, services: &mut Services) -> Result<()
             };
             let to = Path::new(crate::scenario::CLIENT_USR);
             fs::create_dir_all(to).map_err(RunError::io("mkdir", to))?;
-            mount(&["--rbind"], &usr, to)?;
-            mount(&["-o", "remount,bind,ro"], Path::new(""), to)
+            layout::bind_read_only(&usr, to, true)
         }
     }
-}
-
-/// `mount ARGS [FROM] TO` (an empty `from` is left out).
-fn mount(args: &[&str], from: &Path, to: &Path) -> Result<(), RunError> {
-    let mut cmd = Command::new("mount");
-    cmd.args(args);
-    if !from.as_os_str().is_empty() {
-        cmd.arg(from);
-    }
-    let status = cmd.arg(to).status().map_err(RunError::spawn("mount"))?;
-    if !status.success() {
-        return Err(RunError::Mount {
-            from: from.to_owned(),
-            to: to.to_owned(),
-        });
-    }
-    Ok(())
 }

@@ -51,43 +51,6 @@ macro_rules! nix226_tests {
     };
 }
 
-nix226_tests!(
-    trivial,
-    chain,
-    multi_output,
-    sources,
-    to_file,
-    fixed_output,
-    failing_build,
-    import_from_derivation,
-    check,
-    big_input,
-    parallel,
-    instantiate,
-    realise,
-    new_cli,
-    store_add,
-    store_query,
-    export_import,
-    no_sandbox,
-    sign_export_import,
-    binary_cache,
-    dump_restore,
-    verify_optimise,
-    add_fixed_forms,
-    build_logs,
-    profile_closure,
-    network,
-    closure,
-    env_default_profile,
-    env_named_profiles,
-    gc_roots,
-    gc_keep,
-    env_user,
-    user_refused,
-    allowed_users,
-    host_dirs,
-    fetch,
-    hello,
-    client_settings,
-);
+// The same scenarios as `tests/scenarios.rs`, all of which run with the
+// 2.26 client too.
+compat_tests::for_each_scenario!(nix226_tests);

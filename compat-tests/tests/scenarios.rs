@@ -29,45 +29,4 @@ macro_rules! scenario_tests {
     };
 }
 
-scenario_tests!(
-    trivial,
-    chain,
-    multi_output,
-    sources,
-    to_file,
-    fixed_output,
-    failing_build,
-    import_from_derivation,
-    check,
-    big_input,
-    parallel,
-    instantiate,
-    realise,
-    new_cli,
-    store_add,
-    store_query,
-    export_import,
-    no_sandbox,
-    network,
-    closure,
-    host_dirs,
-    fetch,
-    hello,
-    client_settings,
-    // scenarios_env.rs
-    env_default_profile,
-    env_named_profiles,
-    gc_roots,
-    gc_keep,
-    env_user,
-    user_refused,
-    allowed_users,
-    // scenarios/moving.rs
-    sign_export_import,
-    binary_cache,
-    dump_restore,
-    verify_optimise,
-    add_fixed_forms,
-    build_logs,
-    profile_closure,
-);
+compat_tests::for_each_scenario!(scenario_tests);
