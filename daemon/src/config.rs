@@ -231,55 +231,43 @@ impl Settings {
         trusted: bool,
         wording: crate::wording::Wording,
     ) -> Settings {
-        let mut s = self.clone();
-        s.keep_failed = o.keep_failed;
-        s.max_silent_time = o.max_silent_time;
-        // As sent: Nix passes 0 on as NIX_BUILD_CORES=0 ("all of them").
-        if let Ok(cores) = usize::try_from(o.build_cores) {
-            s.cores = cores;
-        }
-        if let Ok(jobs) = usize::try_from(o.max_build_jobs) {
-            s.max_jobs = jobs;
-        }
+        // The overrides go into the raw settings one by one, each kept only
+        // if the settings still parse with it.
+        let mut raw = self.raw.clone();
+        let mut overridden = std::collections::BTreeSet::new();
         for (name, value) in &o.overrides {
             if !trusted && !wording.untrusted_may_set(name, value) {
                 continue;
             }
-            let mut raw = s.raw.clone();
-            match name.strip_prefix("extra-") {
-                Some(base) => {
-                    let v = raw.entry(base.to_owned()).or_default();
-                    if !v.is_empty() {
-                        v.push(' ');
-                    }
-                    v.push_str(value);
-                }
-                None => {
-                    raw.insert(name.clone(), value.clone());
-                }
+            let mut candidate = raw.clone();
+            let base = name.strip_prefix("extra-").unwrap_or(name);
+            let v = candidate.entry(base.to_owned()).or_default();
+            if base != name.as_str() && !v.is_empty() {
+                v.push(' ');
+                v.push_str(value);
+            } else {
+                *v = value.clone();
             }
-            let Ok(mut next) = Settings::from_raw(raw) else {
-                continue;
-            };
-            // What the fixed fields set stays unless this override is
-            // about it.
-            let touches = |keys: &[&str]| {
-                let base = name.strip_prefix("extra-").unwrap_or(name);
-                keys.contains(&base)
-            };
-            if !touches(&["keep-failed"]) {
-                next.keep_failed = s.keep_failed;
+            if Settings::from_raw(candidate.clone()).is_ok() {
+                raw = candidate;
+                overridden.insert(base);
             }
-            if !touches(&["max-silent-time", "build-max-silent-time"]) {
-                next.max_silent_time = s.max_silent_time;
-            }
-            if !touches(&["cores"]) {
-                next.cores = s.cores;
-            }
-            if !touches(&["max-jobs"]) {
-                next.max_jobs = s.max_jobs;
-            }
-            s = next;
+        }
+        let mut s = Settings::from_raw(raw).unwrap_or_else(|_| self.clone());
+        // The fields every client sends count unless overridden by name.
+        let fixed = |keys: &[&str]| !keys.iter().any(|k| overridden.contains(k));
+        if fixed(&["keep-failed"]) {
+            s.keep_failed = o.keep_failed;
+        }
+        if fixed(&["max-silent-time", "build-max-silent-time"]) {
+            s.max_silent_time = o.max_silent_time;
+        }
+        // As sent: Nix passes 0 on as NIX_BUILD_CORES=0 ("all of them").
+        if let (true, Ok(cores)) = (fixed(&["cores"]), usize::try_from(o.build_cores)) {
+            s.cores = cores;
+        }
+        if let (true, Ok(jobs)) = (fixed(&["max-jobs"]), usize::try_from(o.max_build_jobs)) {
+            s.max_jobs = jobs;
         }
         s
     }
@@ -306,6 +294,44 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_clients_settings_apply_as_a_nix_daemon_worker_applies_them() {
+        use crate::wording::Wording;
+        let daemon =
+            Settings::from_raw(BTreeMap::from([("cores".into(), "2".into())])).expect("settings");
+        let mut o = nix_formats::wire::ClientSettings {
+            keep_failed: true,
+            max_silent_time: 7,
+            build_cores: 3,
+            ..Default::default()
+        };
+        for (k, v) in [
+            ("sandbox", "false"),
+            ("max-silent-time", "9"),
+            ("keep-outputs", "maybe"),
+        ] {
+            o.overrides.insert(k.into(), v.into());
+        }
+        let trusted = daemon.for_client(&o, true, Wording::Nix2_26);
+        assert!(!trusted.sandbox);
+        assert!(trusted.keep_failed);
+        assert_eq!(trusted.max_silent_time, 9, "an override beats the field");
+        assert_eq!(trusted.cores, 3);
+        assert!(
+            !trusted.keep_outputs,
+            "a value that does not parse is ignored"
+        );
+        let untrusted = daemon.for_client(&o, false, Wording::Nix2_26);
+        assert!(untrusted.sandbox, "sandbox is restricted");
+        assert_eq!(untrusted.max_silent_time, 9, "allowed since Nix 2.12");
+        assert_eq!(
+            daemon
+                .for_client(&o, false, Wording::Nix2_8)
+                .max_silent_time,
+            7
+        );
+    }
+
     use super::*;
 
     #[test]
