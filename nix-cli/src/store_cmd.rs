@@ -17,7 +17,7 @@ use store_ipfs::gc;
 use nix_formats::content_address::{ContentAddress, FileIngestionMethod};
 use nix_formats::store_path::StoreDir;
 use store_ipfs::store::{NewPath, Store, StoreError};
-use store_ipfs::unixfs::{BlockSink, NullSink, add_path};
+use store_ipfs::unixfs::{Discard, LeafError, SharedSink, add_path_parallel};
 
 /// The program name pins made by this command are filed under.
 const PROG: &str = "pkg";
@@ -108,14 +108,34 @@ struct Progress<'a, S> {
     bar: Option<&'a ProgressBar>,
 }
 
-impl<S: BlockSink> BlockSink for Progress<'_, S> {
+impl<S: SharedSink> SharedSink for Progress<'_, S> {
     type Error = S::Error;
-    fn put(&mut self, cid: &Cid, block: &[u8]) -> Result<(), S::Error> {
+    fn put(&self, cid: &Cid, block: &[u8]) -> Result<(), S::Error> {
         if let Some(b) = self.bar {
             b.inc(block.len() as u64);
         }
         self.inner.put(cid, block)
     }
+
+    fn put_leaf(
+        &self,
+        src: &std::fs::File,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<Option<(Cid, usize)>, LeafError<S::Error>> {
+        let r = self.inner.put_leaf(src, offset, buf)?;
+        if let (Some(b), Some((_, n))) = (self.bar, &r) {
+            b.inc(*n as u64);
+        }
+        Ok(r)
+    }
+}
+
+/// Threads reading, hashing and storing files in `pkg store add`.
+fn add_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(8)
 }
 
 pub fn store(state: &Path, cmd: StoreCmd) -> Result<ExitCode> {
@@ -123,11 +143,11 @@ pub fn store(state: &Path, cmd: StoreCmd) -> Result<ExitCode> {
         StoreCmd::Add { path, only_hash } => {
             let bar = spinner("adding");
             if only_hash {
-                let mut sink = Progress {
-                    inner: NullSink::default(),
+                let sink = Progress {
+                    inner: Discard,
                     bar: bar.as_ref(),
                 };
-                let e = add_path(&path, &mut sink)
+                let e = add_path_parallel(&path, &sink, add_threads())
                     .with_context(|| format!("adding '{}'", path.display()))?;
                 if let Some(b) = bar {
                     b.finish_and_clear();
@@ -136,14 +156,13 @@ pub fn store(state: &Path, cmd: StoreCmd) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let mut store = Store::open(state)?;
-            let w = store.writer()?;
-            let mut sink = Progress {
-                inner: w,
+            let sink = Progress {
+                inner: store.shared_writer()?,
                 bar: bar.as_ref(),
             };
-            let e = add_path(&path, &mut sink)
+            let e = add_path_parallel(&path, &sink, add_threads())
                 .with_context(|| format!("adding '{}'", path.display()))?;
-            let written = sink.inner.finish()?;
+            let written = sink.inner.finish();
             store.commit_pin(written, &user(), PROG, &e.cid)?;
             if let Some(b) = bar {
                 b.finish_and_clear();

@@ -1,7 +1,11 @@
 //! The block store: one read-only file per block at `<state>/blocks/<cid>`.
 //!
-//! Writes go to `blocks/.tmp/` and are renamed into place, so no reader ever
-//! sees half a block, and two writers of the same block both succeed (the
+//! A block is written to an unnamed file (`O_TMPFILE` in `blocks/`) and
+//! linked under its name once whole, so no reader ever sees half a block and
+//! a writer killed mid-block leaves nothing behind. Where the file system has
+//! no `O_TMPFILE`, or to replace a block file already there (a copy the
+//! catalogue does not vouch for), the block goes to `blocks/.tmp/` and is
+//! renamed into place. Two writers of the same block both succeed (the
 //! contents are identical by construction). Block files are not fsynced one
 //! by one: a writer calls [`BlockStore::sync`] (one `syncfs`) before the
 //! catalogue records that anything depends on its blocks. A block that is
@@ -11,9 +15,13 @@
 
 use std::fs;
 use std::io::{self, Write as _};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rustix::fs::{AtFlags, Mode, OFlags};
 
 use cid::Cid;
 use sha2::{Digest as _, Sha256};
@@ -60,6 +68,59 @@ pub fn verify(cid: &Cid, data: &[u8]) -> Result<(), BlockError> {
     }
 }
 
+/// Links the unnamed file `f` as `dir`/`name`. Linking by descriptor needs
+/// CAP_DAC_READ_SEARCH; through `/proc` it does not.
+fn link_file(f: &fs::File, dir: BorrowedFd<'_>, name: &Path) -> rustix::io::Result<()> {
+    match rustix::fs::linkat(f, "", dir, name, AtFlags::EMPTY_PATH) {
+        Err(rustix::io::Errno::NOENT | rustix::io::Errno::PERM) => rustix::fs::linkat(
+            rustix::fs::CWD,
+            format!("/proc/self/fd/{}", f.as_raw_fd()),
+            dir,
+            name,
+            AtFlags::SYMLINK_FOLLOW,
+        ),
+        r => r,
+    }
+}
+
+/// A block's bytes in an unnamed file of the block store, not yet linked
+/// under a name ([`BlockStore::stage_from`]).
+#[derive(Debug)]
+pub struct Staged {
+    file: fs::File,
+    len: usize,
+}
+
+impl Staged {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The CID of the staged bytes as a raw leaf, hashed from the staged
+    /// file itself: the bytes named are the bytes stored, whatever happens
+    /// to the file they were copied from.
+    pub fn raw_cid(&self) -> io::Result<Cid> {
+        if self.len == 0 {
+            return Ok(crate::unixfs::cid_of(crate::unixfs::RAW, &[]));
+        }
+        // SAFETY: the mapping is of our own unnamed file, which no other
+        // process can open (it has no name yet) and which this process
+        // does not write while the mapping lives; it is read, then dropped.
+        #[allow(unsafe_code)]
+        let map = unsafe {
+            memmap2::MmapOptions::new()
+                .len(self.len)
+                .populate()
+                .map(&self.file)?
+        };
+        Ok(crate::unixfs::cid_of(crate::unixfs::RAW, &map))
+    }
+}
+
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A directory of block files.
@@ -67,6 +128,10 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 pub struct BlockStore {
     dir: PathBuf,
     tmp: PathBuf,
+    /// `dir`, open: blocks are created and linked relative to it.
+    fd: Arc<OwnedFd>,
+    /// Cleared once the file system refuses `O_TMPFILE`.
+    unnamed: Arc<AtomicBool>,
 }
 
 impl BlockStore {
@@ -75,7 +140,17 @@ impl BlockStore {
         let dir = state.join("blocks");
         let tmp = dir.join(".tmp");
         fs::create_dir_all(&tmp)?;
-        Ok(BlockStore { dir, tmp })
+        let fd = rustix::fs::open(
+            &dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(BlockStore {
+            dir,
+            tmp,
+            fd: Arc::new(fd),
+            unnamed: Arc::new(AtomicBool::new(true)),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -96,8 +171,31 @@ impl BlockStore {
         if cid.hash().code() == IDENTITY {
             return Ok(());
         }
-        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.tmp.join(format!("{}.{}.{n}", std::process::id(), cid));
+        let name = cid.to_string();
+        if self.unnamed.load(Ordering::Relaxed) {
+            match rustix::fs::openat(
+                &*self.fd,
+                ".",
+                OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o444),
+            ) {
+                Ok(fd) => {
+                    let mut f = fs::File::from(fd);
+                    f.write_all(data)?;
+                    return self.link_unnamed(&f, &name);
+                }
+                // No O_TMPFILE here (old kernels say EISDIR).
+                Err(e)
+                    if e == rustix::io::Errno::OPNOTSUPP
+                        || e == rustix::io::Errno::ISDIR
+                        || e == rustix::io::Errno::INVAL =>
+                {
+                    self.unnamed.store(false, Ordering::Relaxed);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let tmp = self.tmp_name(&name);
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -105,11 +203,84 @@ impl BlockStore {
             .open(&tmp)?;
         let r = f
             .write_all(data)
-            .and_then(|()| fs::rename(&tmp, self.path_of(cid)));
+            .and_then(|()| fs::rename(&tmp, self.dir.join(&name)));
         if r.is_err() {
             let _ = fs::remove_file(&tmp);
         }
         r
+    }
+
+    /// Copies up to `max` bytes of `src` from `offset` into an unnamed block
+    /// file, in the kernel (one copy, no trip through user memory). `None`
+    /// where this file system cannot (no `O_TMPFILE`, or no
+    /// `copy_file_range` from `src`'s): the caller reads and [`put`]s.
+    ///
+    /// [`put`]: BlockStore::put
+    pub fn stage_from(
+        &self,
+        src: &fs::File,
+        offset: u64,
+        max: usize,
+    ) -> io::Result<Option<Staged>> {
+        use rustix::io::Errno;
+        if !self.unnamed.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let fd = match rustix::fs::openat(
+            &*self.fd,
+            ".",
+            OFlags::RDWR | OFlags::TMPFILE | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o444),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => {
+                self.unnamed.store(false, Ordering::Relaxed);
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let file = fs::File::from(fd);
+        let (mut from, mut len) = (offset, 0);
+        while len < max {
+            match rustix::fs::copy_file_range(src, Some(&mut from), &file, None, max - len) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(Errno::XDEV | Errno::INVAL | Errno::OPNOTSUPP | Errno::NOSYS) if len == 0 => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Some(Staged { file, len }))
+    }
+
+    /// Gives a staged block its name.
+    pub fn link_staged(&self, staged: Staged, cid: &Cid) -> io::Result<()> {
+        self.link_unnamed(&staged.file, &cid.to_string())
+    }
+
+    fn tmp_name(&self, name: &str) -> PathBuf {
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        self.tmp.join(format!("{}.{name}.{n}", std::process::id()))
+    }
+
+    /// Gives the whole, unnamed block file `f` its name. A file already
+    /// there is replaced (through a named temporary and a rename): the
+    /// caller writes a block only when the catalogue does not vouch for it,
+    /// so the file there may be a damaged copy.
+    fn link_unnamed(&self, f: &fs::File, name: &str) -> io::Result<()> {
+        match link_file(f, self.fd.as_fd(), Path::new(name)) {
+            Err(rustix::io::Errno::EXIST) => {
+                let tmp = self.tmp_name(name);
+                link_file(f, rustix::fs::CWD, &tmp)?;
+                let r = fs::rename(&tmp, self.dir.join(name));
+                if r.is_err() {
+                    let _ = fs::remove_file(&tmp);
+                }
+                r
+            }
+            r => Ok(r?),
+        }
     }
 
     /// The size of a block, from its file (the content is not read).

@@ -19,7 +19,7 @@ use thiserror::Error;
 use crate::blocks::BlockStore;
 use crate::catalogue::{BlockRecord, Catalogue, CatalogueError, PathRecord};
 use crate::pins::{Pins, TempPin};
-use crate::unixfs::{BlockSink, DAG_PB, node};
+use crate::unixfs::{BlockSink, CHUNK_SIZE, DAG_PB, LeafError, SharedSink, node, read_leaf};
 
 /// Errors of store operations.
 #[derive(Debug, Error)]
@@ -136,6 +136,23 @@ impl Store {
             seen: HashSet::new(),
             fresh: Vec::new(),
             pool: None,
+        })
+    }
+
+    /// A writer several threads put blocks through at once
+    /// ([`crate::unixfs::add_path_parallel`]). It has a catalogue
+    /// connection of its own.
+    pub fn shared_writer(&self) -> Result<SharedWriter, StoreError> {
+        let temp = self.pins.temp().map_err(io_err("temp pin", self.state()))?;
+        Ok(SharedWriter {
+            blocks: self.blocks.clone(),
+            catalogue: std::sync::Mutex::new(Catalogue::open(&self.state)?),
+            claims: std::sync::Mutex::new(Claims {
+                temp,
+                records: Vec::new(),
+                seen: HashSet::new(),
+                fresh: Vec::new(),
+            }),
         })
     }
 
@@ -473,6 +490,111 @@ impl WriterPool {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// What a [`SharedWriter`] has claimed so far.
+#[derive(Debug)]
+struct Claims {
+    temp: TempPin,
+    records: Vec<BlockRecord>,
+    seen: HashSet<Cid>,
+    fresh: Vec<Cid>,
+}
+
+/// A [`SharedSink`] into the store: like [`DagWriter`], for several
+/// threads. Each block is temp-pinned before it is looked up or linked
+/// under its name; a block the catalogue vouches for is not written again.
+#[derive(Debug)]
+pub struct SharedWriter {
+    blocks: BlockStore,
+    catalogue: std::sync::Mutex<Catalogue>,
+    claims: std::sync::Mutex<Claims>,
+}
+
+impl SharedWriter {
+    /// Claims a block for this writer: true if the caller must write it
+    /// (new to this writer and not registered).
+    fn claim(&self, cid: &Cid, size: usize, links: Vec<Cid>) -> Result<bool, StoreError> {
+        let mut c = self.claims.lock().expect("claims lock");
+        if !c.seen.insert(*cid) {
+            return Ok(false);
+        }
+        c.temp
+            .add(cid)
+            .map_err(io_err("temp pin", self.blocks.dir()))?;
+        let known = self
+            .catalogue
+            .lock()
+            .expect("catalogue lock")
+            .has_block(cid)?;
+        if !known {
+            c.fresh.push(*cid);
+        }
+        c.records.push(BlockRecord {
+            cid: *cid,
+            size: size as u64,
+            links,
+        });
+        Ok(!known)
+    }
+
+    /// Every block is written; they stay protected by the temp pin until
+    /// the returned value is committed or dropped.
+    pub fn finish(self) -> Written {
+        let c = self.claims.into_inner().expect("claims lock");
+        Written {
+            temp: c.temp,
+            records: c.records,
+            fresh: c.fresh,
+        }
+    }
+}
+
+impl SharedSink for SharedWriter {
+    type Error = StoreError;
+
+    fn put(&self, cid: &Cid, block: &[u8]) -> Result<(), StoreError> {
+        let links = if cid.codec() == DAG_PB {
+            node::decode_node(block)
+                .map_err(|_| StoreError::BadNode { cid: *cid })?
+                .links
+                .into_iter()
+                .map(|l| l.cid)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if self.claim(cid, block.len(), links)? {
+            self.blocks
+                .put(cid, block)
+                .map_err(io_err("block", self.blocks.dir()))?;
+        }
+        Ok(())
+    }
+
+    fn put_leaf(
+        &self,
+        src: &fs::File,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<Option<(Cid, usize)>, LeafError<StoreError>> {
+        let staged = match self.blocks.stage_from(src, offset, CHUNK_SIZE) {
+            Ok(Some(s)) => s,
+            Ok(None) => return read_leaf(self, src, offset, buf),
+            Err(e) => return Err(LeafError::Read(e)),
+        };
+        if staged.is_empty() {
+            return Ok(None);
+        }
+        let n = staged.len();
+        let cid = staged.raw_cid().map_err(LeafError::Read)?;
+        if self.claim(&cid, n, Vec::new()).map_err(LeafError::Sink)? {
+            self.blocks
+                .link_staged(staged, &cid)
+                .map_err(|e| LeafError::Sink(io_err("block", self.blocks.dir())(e)))?;
+        }
+        Ok(Some((cid, n)))
     }
 }
 

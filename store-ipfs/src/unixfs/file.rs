@@ -50,6 +50,14 @@ impl FileBuilder {
         Ok(())
     }
 
+    /// Appends a leaf stored by the caller ([`super::SharedSink::put_leaf`]);
+    /// only between whole chunks. The file must come to more than one chunk
+    /// (a single chunk is its own root, or inline with a mode).
+    pub fn push_leaf(&mut self, leaf: Entry) {
+        assert!(self.chunk.is_empty(), "push_leaf after a partial chunk");
+        self.leaves.push(leaf);
+    }
+
     /// Emits what is left and the tree above the leaves; returns the root.
     pub fn finish<S: BlockSink>(mut self, sink: &mut S) -> Result<Entry, S::Error> {
         if self.leaves.is_empty() {

@@ -22,7 +22,7 @@ use sha2::{Digest as _, Sha256};
 
 pub use dir::{DirBuilder, DirError};
 pub use file::FileBuilder;
-pub use tree::{AddError, add_path};
+pub use tree::{AddError, add_path, add_path_parallel};
 
 /// Multicodec of dag-pb nodes.
 pub const DAG_PB: u64 = 0x70;
@@ -71,6 +71,80 @@ impl BlockSink for NullSink {
     fn put(&mut self, _: &Cid, block: &[u8]) -> Result<(), Self::Error> {
         self.blocks += 1;
         self.bytes += block.len() as u64;
+        Ok(())
+    }
+}
+
+/// A sink several threads put blocks into at once ([`add_path_parallel`]).
+pub trait SharedSink: Sync {
+    type Error: Send;
+    fn put(&self, cid: &Cid, block: &[u8]) -> Result<(), Self::Error>;
+
+    /// Stores the chunk of `src` at `offset` (up to [`CHUNK_SIZE`] bytes) as
+    /// a raw leaf and returns its CID and length; `None` at the end of the
+    /// file. `buf` is a chunk of scratch memory. By default the chunk is
+    /// read, hashed and [`put`](SharedSink::put).
+    fn put_leaf(
+        &self,
+        src: &std::fs::File,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<Option<(Cid, usize)>, LeafError<Self::Error>> {
+        read_leaf(self, src, offset, buf)
+    }
+}
+
+/// What went wrong storing a chunk of a file.
+#[derive(Debug)]
+pub enum LeafError<E> {
+    Read(std::io::Error),
+    Sink(E),
+}
+
+/// [`SharedSink::put_leaf`] by reading into `buf`.
+pub fn read_leaf<S: SharedSink + ?Sized>(
+    sink: &S,
+    src: &std::fs::File,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<Option<(Cid, usize)>, LeafError<S::Error>> {
+    use std::os::unix::fs::FileExt as _;
+    let buf = &mut buf[..CHUNK_SIZE];
+    let mut n = 0;
+    while n < buf.len() {
+        match src.read_at(&mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(LeafError::Read(e)),
+        }
+    }
+    if n == 0 {
+        return Ok(None);
+    }
+    let cid = cid_of(RAW, &buf[..n]);
+    sink.put(&cid, &buf[..n]).map_err(LeafError::Sink)?;
+    Ok(Some((cid, n)))
+}
+
+/// A [`BlockSink`] over a shared sink.
+#[derive(Debug)]
+pub struct ByRef<'a, S>(pub &'a S);
+
+impl<S: SharedSink> BlockSink for ByRef<'_, S> {
+    type Error = S::Error;
+    fn put(&mut self, cid: &Cid, block: &[u8]) -> Result<(), S::Error> {
+        self.0.put(cid, block)
+    }
+}
+
+/// A shared sink that keeps nothing (`--only-hash`).
+#[derive(Debug, Default)]
+pub struct Discard;
+
+impl SharedSink for Discard {
+    type Error = std::convert::Infallible;
+    fn put(&self, _: &Cid, _: &[u8]) -> Result<(), Self::Error> {
         Ok(())
     }
 }
