@@ -4,6 +4,7 @@
 #   * pkg store add TREE        vs nix-store --add TREE (private store on disk)
 #   * pkg store add --only-hash vs the JS reference importer hashing the tree
 #   * FUSE warm read of the mounted tree vs reading the tree from disk (warm)
+#   * the floor of writing the tree as files on this disk: cp -r of it
 #   * the physical limit: sha256 throughput of this CPU (SHA-NI, Python's
 #     hashlib/OpenSSL) on the same byte count.
 # Usage: bench/store.sh [TREE]   (default: the Rust toolchain, ~1.4 GB, ~50k files)
@@ -30,6 +31,9 @@ export NIX_CONF_DIR=$work/nixconf; mkdir -p "$NIX_CONF_DIR"
 printf 'build-users-group =\nsubstituters =\n' > "$NIX_CONF_DIR/nix.conf"
 t0=$(now); nix-store --store "local?root=$work/nix" --add "$tree" >/dev/null; t1=$(now); nixadd=$(secs $t0 $t1)
 t0=$(now); cid=$("$pkg" --state-dir "$work/state" store add "$tree"); t1=$(now); ouradd=$(secs $t0 $t1)
+# The floor of any import that stores a file per file (or per block) on this
+# disk: creating the files and copying the bytes, nothing else.
+t0=$(now); cp -r "$tree" "$work/copy"; t1=$(now); cpcopy=$(secs $t0 $t1)
 t0=$(now); "$pkg" store add --only-hash "$tree" >/dev/null; t1=$(now); ourhash=$(secs $t0 $t1)
 if [ -d store-ipfs/tests/js/node_modules ] && [ "$(find "$tree" -type l | wc -l)" = 0 ]; then
   t0=$(now); jscid=$(cd store-ipfs/tests/js && node cids.mjs "$tree" | cut -f1); t1=$(now); jshash=$(secs $t0 $t1)
@@ -57,6 +61,7 @@ printf '%-34s %10s %10s %8s\n' name ours reference ratio
 row "add: pkg vs nix-store --add" "$ouradd" "$nixadd"
 [ -n "$jshash" ] && row "hash only: pkg vs JS importer" "$ourhash" "$jshash"
 row "add vs sha256 limit (SHA-NI)" "$ouradd" "$shalimit"
+row "floor: cp -r vs nix-store --add" "$cpcopy" "$nixadd"
 row "FUSE read warm vs disk warm" "$warm" "$native"
 row "FUSE read cold vs disk warm" "$cold" "$native"
 echo "(times in seconds; ratio = ours / reference, lower is better for time)"

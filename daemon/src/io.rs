@@ -100,6 +100,13 @@ impl Wire {
         Ok(())
     }
 
+    /// Sends what is queued, then `data` straight from the caller's buffer
+    /// (a large payload, not copied into the queue first).
+    pub async fn write_direct(&mut self, data: &[u8]) -> io::Result<()> {
+        self.flush().await?;
+        self.wr.write_all(data).await
+    }
+
     /// Flushes, then reads until at least `needed` more bytes are pending.
     /// The buffer grows only by what arrives.
     pub async fn fill(&mut self, needed: usize) -> Result<(), WireIoError> {

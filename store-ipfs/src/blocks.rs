@@ -311,21 +311,24 @@ impl BlockStore {
         if cid.hash().code() == IDENTITY {
             return Ok(cid.hash().digest().to_vec());
         }
-        let path = self.path_of(cid);
-        match fs::metadata(&path) {
-            Ok(m) if m.len() > MAX_BLOCK_SIZE => {
-                return Err(BlockError::TooLarge {
-                    cid: *cid,
-                    size: m.len(),
-                });
+        let read = || -> io::Result<Result<Vec<u8>, u64>> {
+            let mut f = fs::File::open(self.path_of(cid))?;
+            let len = f.metadata()?.len();
+            if len > MAX_BLOCK_SIZE {
+                return Ok(Err(len));
             }
-            Ok(_) => fs::read(&path),
-            Err(e) => Err(e),
+            let mut data = Vec::with_capacity(len as usize);
+            io::Read::read_to_end(&mut f, &mut data)?;
+            Ok(Ok(data))
+        };
+        match read() {
+            Ok(Ok(data)) => Ok(data),
+            Ok(Err(size)) => Err(BlockError::TooLarge { cid: *cid, size }),
+            Err(source) if source.kind() == io::ErrorKind::NotFound => {
+                Err(BlockError::Missing { cid: *cid })
+            }
+            Err(source) => Err(BlockError::Io { cid: *cid, source }),
         }
-        .map_err(|source| match source.kind() {
-            io::ErrorKind::NotFound => BlockError::Missing { cid: *cid },
-            _ => BlockError::Io { cid: *cid, source },
-        })
     }
 
     /// Makes every block written so far durable (one `syncfs` of the file

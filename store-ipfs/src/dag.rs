@@ -60,13 +60,23 @@ pub struct DagReader<'a> {
     /// Check each block against its CID (always, but for
     /// [`DagReader::unverified`]).
     verify: bool,
+    /// Raw leaves read and checked ahead by another thread, in the order
+    /// a whole-DAG walk asks for them ([`DagReader::read_ahead`]).
+    ahead: Option<&'a std::sync::Mutex<Option<Ahead>>>,
 }
+
+/// The receiving end of [`DagReader::read_ahead`].
+type Ahead = std::sync::mpsc::Receiver<(Cid, Result<Vec<u8>, DagError>)>;
+
+/// Raw leaves read ahead at most (each up to a chunk, 1 MiB).
+const READ_AHEAD: usize = 8;
 
 impl<'a> DagReader<'a> {
     pub fn new(blocks: &'a BlockStore) -> Self {
         DagReader {
             blocks,
             verify: true,
+            ahead: None,
         }
     }
 
@@ -77,13 +87,114 @@ impl<'a> DagReader<'a> {
         DagReader {
             blocks,
             verify: false,
+            ahead: None,
+        }
+    }
+
+    /// Runs `f` with a reader whose raw leaves another thread reads and
+    /// checks ahead of it, in the order a whole walk of `root` takes them
+    /// (directories in name order, files front to back), so that reading
+    /// and hashing the blocks overlaps with what `f` does with them. A
+    /// request out of that order is served directly (and ends the read
+    /// ahead); nothing is ever served unchecked.
+    pub fn read_ahead<T>(&self, root: &Cid, f: impl FnOnce(&DagReader<'_>) -> T) -> T {
+        if !self.verify {
+            return f(self);
+        }
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
+            let blocks = self.blocks;
+            scope.spawn(move || {
+                let _ = DagReader::new(blocks).leaves_in_order(root, &tx, 0);
+            });
+            // The receiver goes before the scope waits for the reading
+            // thread, which then stops at its next send.
+            let rx = std::sync::Mutex::new(Some(rx));
+            let reader = DagReader {
+                blocks,
+                verify: true,
+                ahead: Some(&rx),
+            };
+            f(&reader)
+        })
+    }
+
+    /// Sends the raw leaves under `cid` in walk order; stops at the first
+    /// node it cannot read (the walk itself then meets the same error) or
+    /// when nobody listens any more.
+    fn leaves_in_order(
+        &self,
+        cid: &Cid,
+        tx: &std::sync::mpsc::SyncSender<(Cid, Result<Vec<u8>, DagError>)>,
+        depth: usize,
+    ) -> Result<(), ()> {
+        if depth > MAX_FILE_DEPTH + MAX_HAMT_DEPTH + 256 {
+            return Err(());
+        }
+        if cid.codec() == RAW {
+            return tx.send((*cid, self.load(cid))).map_err(drop);
+        }
+        match self.kind(cid).map_err(drop)? {
+            Kind::Symlink { .. } => Ok(()),
+            Kind::Directory => {
+                for (_, child) in self.entries(cid).map_err(drop)? {
+                    self.leaves_in_order(&child, tx, depth + 1)?;
+                }
+                Ok(())
+            }
+            Kind::File { .. } => self.file_leaves(cid, tx, 0),
+        }
+    }
+
+    fn file_leaves(
+        &self,
+        cid: &Cid,
+        tx: &std::sync::mpsc::SyncSender<(Cid, Result<Vec<u8>, DagError>)>,
+        depth: usize,
+    ) -> Result<(), ()> {
+        if cid.codec() == RAW {
+            return tx.send((*cid, self.load(cid))).map_err(drop);
+        }
+        if depth > MAX_FILE_DEPTH {
+            return Err(());
+        }
+        let block = self.load(cid).map_err(drop)?;
+        let node = decode_node(&block).map_err(drop)?;
+        for link in &node.links {
+            self.file_leaves(&link.cid, tx, depth + 1)?;
+        }
+        Ok(())
+    }
+
+    /// The next leaf read ahead, if it is `cid`.
+    fn take_ahead(&self, cid: &Cid) -> Option<Result<Vec<u8>, DagError>> {
+        let mut ahead = self.ahead?.lock().expect("read-ahead lock");
+        match ahead.as_ref()?.recv() {
+            Ok((c, r)) if c == *cid => Some(r),
+            _ => {
+                *ahead = None;
+                None
+            }
         }
     }
 
     fn load(&self, cid: &Cid) -> Result<Vec<u8>, DagError> {
+        if cid.codec() == RAW
+            && let Some(r) = self.take_ahead(cid)
+        {
+            return r;
+        }
         match cid.codec() {
             RAW | DAG_PB if self.verify => Ok(self.blocks.get(cid)?),
             RAW | DAG_PB => Ok(self.blocks.get_unverified(cid)?),
+            codec => Err(DagError::Codec { cid: *cid, codec }),
+        }
+    }
+
+    /// The bytes of a raw leaf (a whole small file), checked like any block.
+    pub fn raw_leaf(&self, cid: &Cid) -> Result<Vec<u8>, DagError> {
+        match cid.codec() {
+            RAW => self.load(cid),
             codec => Err(DagError::Codec { cid: *cid, codec }),
         }
     }

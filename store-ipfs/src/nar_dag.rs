@@ -148,7 +148,7 @@ pub fn export_nar(
     out: impl Write,
 ) -> Result<u64, ExportError> {
     let mut w = NarWriter::new(out);
-    node(dag, root, &mut w)?;
+    dag.read_ahead(root, |dag| node(dag, root, &mut w))?;
     let n = w.bytes_written();
     w.finish()?;
     Ok(n)
@@ -178,6 +178,15 @@ fn node<W: Write>(
     cid: &cid::Cid,
     w: &mut NarWriter<W>,
 ) -> Result<(), ExportError> {
+    if cid.codec() == crate::unixfs::RAW {
+        // A file of one chunk: its block read once, its size from that.
+        let data = dag.raw_leaf(cid)?;
+        w.regular(false, data.len() as u64)?;
+        if !data.is_empty() {
+            w.contents(&data)?;
+        }
+        return Ok(());
+    }
     match dag.kind(cid)? {
         Kind::File { size, executable } => {
             w.regular(executable, size)?;

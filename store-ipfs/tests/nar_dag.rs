@@ -162,3 +162,56 @@ fn bad_nars_are_refused() {
     bad_magic[10] = b'X';
     assert!(import_nar(bad_magic.as_slice(), &mut MemorySink::default()).is_err());
 }
+
+/// The export reads leaves ahead on another thread: a damaged leaf still
+/// ends it with an error, and every byte sent before is the right one.
+#[test]
+fn a_damaged_leaf_ends_the_export_with_only_right_bytes_before() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let tree = t.path().join("tree");
+    fs::create_dir_all(tree.join("d")).expect("mkdir");
+    for n in ["a", "b", "d/c"] {
+        fs::write(tree.join(n), n.repeat(1000)).expect("write");
+    }
+    fs::write(
+        tree.join("d/big"),
+        (0..3_500_000u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .expect("write");
+    fs::write(tree.join("z"), "last").expect("write");
+    let want = nix_dump(&tree);
+    let mut store = Store::open(&t.path().join("state")).expect("open");
+    let mut w = store.writer().expect("writer");
+    let root = add_path(&tree, &mut w).expect("add").cid;
+    let written = w.finish().expect("written");
+    store
+        .commit_pin(written, "tester", "test", &root)
+        .expect("pin");
+    let mut whole = Vec::new();
+    export_nar(&DagReader::new(&store.blocks), &root, &mut whole).expect("export");
+    assert_eq!(whole, want, "an intact DAG exports as nix-store --dump");
+
+    let r = DagReader::new(&store.blocks);
+    let big = r.resolve(&root, b"d/big").expect("resolve");
+    let block = store.blocks.get(&big).expect("node");
+    let leaf = store_ipfs::unixfs::node::decode_node(&block)
+        .expect("dag-pb")
+        .links[1]
+        .cid;
+    let p = store.blocks.path_of(&leaf);
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut b = fs::read(&p).expect("read");
+    b[1000] ^= 1;
+    fs::write(&p, b).expect("damage");
+    let mut out = Vec::new();
+    let err = export_nar(&DagReader::new(&store.blocks), &root, &mut out);
+    assert!(err.is_err(), "a damaged leaf fails the export");
+    assert!(out.len() < want.len(), "the export stopped");
+    assert!(
+        want.starts_with(&out),
+        "every byte before the error is right ({} bytes)",
+        out.len()
+    );
+}

@@ -30,15 +30,16 @@ async fn record(s: &mut Session, p: StorePath) -> Result<PathRecord, OpError> {
 }
 
 /// Runs `produce` on a blocking thread with a writer whose chunks `each`
-/// turns into bytes for the client, as they come. Once bytes have gone
-/// out, a failure cannot be reported in the protocol any more: it ends
-/// the connection.
+/// turns into bytes for the client, as they come (queued in the session's
+/// output, or handed back to go to the socket as they are). Once bytes
+/// have gone out, a failure cannot be reported in the protocol any more:
+/// it ends the connection.
 async fn stream(
     s: &mut Session,
     produce: impl FnOnce(&store_ipfs::store::Store, &mut ChannelWriter) -> Result<(), String>
     + Send
     + 'static,
-    mut each: impl FnMut(&mut Session, Vec<u8>),
+    mut each: impl FnMut(&mut Session, Vec<u8>) -> Option<Vec<u8>>,
 ) -> Result<(), OpError> {
     let store = s.store()?;
     let (mut w, mut rx): (ChannelWriter, mpsc::Receiver<Vec<u8>>) = payload::download();
@@ -48,8 +49,11 @@ async fn stream(
         std::io::Write::flush(&mut w).map_err(|e| e.to_string())
     });
     while let Some(chunk) = rx.recv().await {
-        each(s, chunk);
-        s.wire.flush().await.map_err(WireIoError::from)?;
+        match each(s, chunk) {
+            Some(raw) => s.wire.write_direct(&raw).await,
+            None => s.wire.flush().await,
+        }
+        .map_err(WireIoError::from)?;
     }
     let cut_short = |why: String| {
         OpError::Fatal(WireIoError::Io(std::io::Error::other(format!(
@@ -80,7 +84,7 @@ pub async fn nar_from_path(s: &mut Session, p: StorePath) -> Result<(), OpError>
     stream(
         s,
         move |st, w| nar(st, &rec.root, w),
-        |s, chunk| s.wire.out.extend_from_slice(&chunk),
+        |_, chunk| Some(chunk),
     )
     .await
 }
@@ -99,7 +103,10 @@ pub async fn export_path(s: &mut Session, p: StorePath) -> Result<(), OpError> {
             write_item_tail(&sd, &rec.path, &rec.references, rec.deriver.as_ref(), w)
                 .map_err(|e| e.to_string())
         },
-        |s, chunk| s.log(&StderrMsg::Write(chunk)),
+        |s, chunk| {
+            s.log(&StderrMsg::Write(chunk));
+            None
+        },
     )
     .await?;
     s.u64_reply(1)
