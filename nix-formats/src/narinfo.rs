@@ -77,7 +77,9 @@ impl NarInfo {
         let (mut file_hash, mut file_size, mut nar_hash, mut nar_size) = (None, None, None, None);
         let (mut references, mut deriver, mut system, mut sigs, mut ca) =
             (BTreeSet::new(), None, None, Vec::new(), None);
-        for (i, l) in text.lines().enumerate() {
+        // Lines end at '\n' only, as Nix reads them: a '\r' stays part of
+        // the value (so a CRLF file is refused, not half-read).
+        for (i, l) in text.split('\n').enumerate() {
             let line = i + 1;
             if l.is_empty() {
                 continue;
@@ -231,6 +233,23 @@ CA: text:sha256:0rvb94qcnzrg5l1n50y4y8pd0afc4y1iimsdcaiaxhx02lr70kzx
             &d,
             &[SecretKey::from_seed("cache-1", &[4u8; 32]).public_key()]
         ));
+    }
+
+    /// Found by the fuzzer: a value ending in '\r' lost it on each reparse.
+    #[test]
+    fn carriage_returns_are_part_of_values_as_in_nix() {
+        let d = StoreDir::default();
+        let text = format!("{SAMPLE}Sig: odd\r\r\n");
+        let ni = NarInfo::parse(&d, text.as_bytes()).expect("parses");
+        assert_eq!(ni.sigs, ["odd\r\r"]);
+        let printed = ni.to_text(&d);
+        assert!(printed.contains("Sig: odd\r\r\n"), "{printed:?}");
+        assert_eq!(NarInfo::parse(&d, printed.as_bytes()).expect("reparses"), ni);
+        let crlf = SAMPLE.replace('\n', "\r\n");
+        assert!(
+            NarInfo::parse(&d, crlf.as_bytes()).is_err(),
+            "a CRLF narinfo is refused, as Nix refuses it"
+        );
     }
 
     #[test]
