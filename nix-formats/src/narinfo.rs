@@ -244,7 +244,10 @@ CA: text:sha256:0rvb94qcnzrg5l1n50y4y8pd0afc4y1iimsdcaiaxhx02lr70kzx
         assert_eq!(ni.sigs, ["odd\r\r"]);
         let printed = ni.to_text(&d);
         assert!(printed.contains("Sig: odd\r\r\n"), "{printed:?}");
-        assert_eq!(NarInfo::parse(&d, printed.as_bytes()).expect("reparses"), ni);
+        assert_eq!(
+            NarInfo::parse(&d, printed.as_bytes()).expect("reparses"),
+            ni
+        );
         let crlf = SAMPLE.replace('\n', "\r\n");
         assert!(
             NarInfo::parse(&d, crlf.as_bytes()).is_err(),

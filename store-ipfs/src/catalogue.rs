@@ -266,8 +266,10 @@ impl Catalogue {
         let name = path.to_string();
         let row = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT id, root, nar_hash, nar_size, deriver, ultimate, sigs, ca, registration_time FROM paths WHERE path = ?1",
+            )?
+            .query_row(
                 params![name],
                 |r| {
                     Ok((
