@@ -203,16 +203,7 @@ impl Store {
             }
             temp.add(&c).map_err(io_err("temp pin", self.state()))?;
             let block = self.blocks.get(&c).map_err(crate::dag::DagError::from)?;
-            let links: Vec<Cid> = if c.codec() == DAG_PB {
-                node::decode_node(&block)
-                    .map_err(|_| StoreError::BadNode { cid: c })?
-                    .links
-                    .into_iter()
-                    .map(|l| l.cid)
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            let links = links_of(&c, &block)?;
             stack.extend(links.iter().copied());
             records.push(BlockRecord {
                 cid: c,
@@ -493,6 +484,19 @@ impl WriterPool {
     }
 }
 
+/// The CIDs a block links to (none for a raw leaf).
+fn links_of(cid: &Cid, block: &[u8]) -> Result<Vec<Cid>, StoreError> {
+    if cid.codec() != DAG_PB {
+        return Ok(Vec::new());
+    }
+    Ok(node::decode_node(block)
+        .map_err(|_| StoreError::BadNode { cid: *cid })?
+        .links
+        .into_iter()
+        .map(|l| l.cid)
+        .collect())
+}
+
 /// What a [`SharedWriter`] has claimed so far.
 #[derive(Debug)]
 struct Claims {
@@ -555,16 +559,7 @@ impl SharedSink for SharedWriter {
     type Error = StoreError;
 
     fn put(&self, cid: &Cid, block: &[u8]) -> Result<(), StoreError> {
-        let links = if cid.codec() == DAG_PB {
-            node::decode_node(block)
-                .map_err(|_| StoreError::BadNode { cid: *cid })?
-                .links
-                .into_iter()
-                .map(|l| l.cid)
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let links = links_of(cid, block)?;
         if self.claim(cid, block.len(), links)? {
             self.blocks
                 .put(cid, block)
@@ -642,16 +637,7 @@ impl BlockSink for DagWriter<'_> {
                 .map_err(io_err("block", dir))?;
             self.fresh.push(*cid);
         }
-        let links = if cid.codec() == DAG_PB {
-            node::decode_node(block)
-                .map_err(|_| StoreError::BadNode { cid: *cid })?
-                .links
-                .into_iter()
-                .map(|l| l.cid)
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let links = links_of(cid, block)?;
         self.records.push(BlockRecord {
             cid: *cid,
             size: block.len() as u64,

@@ -7,6 +7,9 @@
 //!
 //! Needs root and /dev/fuse (CI has both); without them these tests fail.
 
+mod common;
+use common::diff;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -89,22 +92,6 @@ fn exec_bits(root: &Path) -> BTreeSet<(PathBuf, bool)> {
         }
     }
     out
-}
-
-fn diff(a: &Path, b: &Path) {
-    let out = Command::new("diff")
-        .args(["-r", "--no-dereference"])
-        .arg(a)
-        .arg(b)
-        .output()
-        .expect("diff");
-    assert!(
-        out.status.success(),
-        "{} vs {}: {}",
-        a.display(),
-        b.display(),
-        String::from_utf8_lossy(&out.stdout)
-    );
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //! blocks it stores verify; a damaged copy of a block that nothing vouches
 //! for is replaced; a refused tree registers nothing.
 
+mod common;
+use common::diff;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -59,21 +62,6 @@ fn add_and_pin(store: &mut Store, tree: &Path, threads: usize) -> Entry {
         .commit_pin(w.finish(), "tester", "pkg", &e.cid)
         .expect("pin");
     e
-}
-
-fn diff(a: &Path, b: &Path) {
-    let out = Command::new("diff")
-        .arg("-r")
-        .arg("--no-dereference")
-        .arg(a)
-        .arg(b)
-        .output()
-        .expect("diff");
-    assert!(
-        out.status.success(),
-        "trees differ: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
 }
 
 #[test]

@@ -1,10 +1,12 @@
 //! The store end to end on disk: add a tree, pin it, read it back, collect
 //! garbage, detect corruption, and run GC while another writer adds.
 
+mod common;
+use common::diff;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
 use store_ipfs::blocks::BlockError;
 use store_ipfs::dag::{DagError, DagReader};
@@ -41,21 +43,6 @@ fn add_and_pin(store: &mut Store, tree: &Path) -> Entry {
         .commit_pin(written, "tester", "pkg", &e.cid)
         .expect("pin");
     e
-}
-
-fn diff(a: &Path, b: &Path) {
-    let out = Command::new("diff")
-        .arg("-r")
-        .arg("--no-dereference")
-        .arg(a)
-        .arg(b)
-        .output()
-        .expect("diff");
-    assert!(
-        out.status.success(),
-        "trees differ: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
 }
 
 #[test]
