@@ -19,7 +19,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 
@@ -123,6 +123,11 @@ impl Staged {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// States of [`BlockStore::unnamed`].
+const UNKNOWN: u8 = 0;
+const UNNAMED_OK: u8 = 1;
+const NAMED_ONLY: u8 = 2;
+
 /// A directory of block files.
 #[derive(Debug, Clone)]
 pub struct BlockStore {
@@ -130,8 +135,9 @@ pub struct BlockStore {
     tmp: PathBuf,
     /// `dir`, open: blocks are created and linked relative to it.
     fd: Arc<OwnedFd>,
-    /// Cleared once the file system refuses `O_TMPFILE`.
-    unnamed: Arc<AtomicBool>,
+    /// Whether unnamed block files can be made and linked here:
+    /// [`UNKNOWN`] until the first write finds out.
+    unnamed: Arc<AtomicU8>,
 }
 
 impl BlockStore {
@@ -149,7 +155,7 @@ impl BlockStore {
             dir,
             tmp,
             fd: Arc::new(fd),
-            unnamed: Arc::new(AtomicBool::new(true)),
+            unnamed: Arc::new(AtomicU8::new(UNKNOWN)),
         })
     }
 
@@ -172,28 +178,9 @@ impl BlockStore {
             return Ok(());
         }
         let name = cid.to_string();
-        if self.unnamed.load(Ordering::Relaxed) {
-            match rustix::fs::openat(
-                &*self.fd,
-                ".",
-                OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o444),
-            ) {
-                Ok(fd) => {
-                    let mut f = fs::File::from(fd);
-                    f.write_all(data)?;
-                    return self.link_unnamed(&f, &name);
-                }
-                // No O_TMPFILE here (old kernels say EISDIR).
-                Err(e)
-                    if e == rustix::io::Errno::OPNOTSUPP
-                        || e == rustix::io::Errno::ISDIR
-                        || e == rustix::io::Errno::INVAL =>
-                {
-                    self.unnamed.store(false, Ordering::Relaxed);
-                }
-                Err(e) => return Err(e.into()),
-            }
+        if let Some(mut f) = self.open_unnamed()? {
+            f.write_all(data)?;
+            return self.link_unnamed(&f, &name);
         }
         let tmp = self.tmp_name(&name);
         let mut f = fs::OpenOptions::new()
@@ -223,23 +210,9 @@ impl BlockStore {
         max: usize,
     ) -> io::Result<Option<Staged>> {
         use rustix::io::Errno;
-        if !self.unnamed.load(Ordering::Relaxed) {
+        let Some(file) = self.open_unnamed()? else {
             return Ok(None);
-        }
-        let fd = match rustix::fs::openat(
-            &*self.fd,
-            ".",
-            OFlags::RDWR | OFlags::TMPFILE | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o444),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => {
-                self.unnamed.store(false, Ordering::Relaxed);
-                return Ok(None);
-            }
-            Err(e) => return Err(e.into()),
         };
-        let file = fs::File::from(fd);
         let (mut from, mut len) = (offset, 0);
         while len < max {
             match rustix::fs::copy_file_range(src, Some(&mut from), &file, None, max - len) {
@@ -252,6 +225,50 @@ impl BlockStore {
             }
         }
         Ok(Some(Staged { file, len }))
+    }
+
+    /// An unnamed file in the block directory, open for reading and
+    /// writing; `None` where unnamed files cannot be made or linked (no
+    /// `O_TMPFILE`, or neither CAP_DAC_READ_SEARCH nor `/proc` to link
+    /// one): blocks then go through a named temporary. The first call
+    /// finds out, with a probe file linked and removed again.
+    fn open_unnamed(&self) -> io::Result<Option<fs::File>> {
+        use rustix::io::Errno;
+        let state = self.unnamed.load(Ordering::Relaxed);
+        if state == NAMED_ONLY {
+            return Ok(None);
+        }
+        let open = || {
+            rustix::fs::openat(
+                &*self.fd,
+                ".",
+                OFlags::RDWR | OFlags::TMPFILE | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o444),
+            )
+        };
+        let file = match open() {
+            Ok(fd) => fs::File::from(fd),
+            // No O_TMPFILE here (old kernels say EISDIR).
+            Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => {
+                self.unnamed.store(NAMED_ONLY, Ordering::Relaxed);
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if state == UNKNOWN {
+            let probe = fs::File::from(open()?);
+            let name = self.tmp_name("probe");
+            let ok = link_file(&probe, rustix::fs::CWD, &name).is_ok();
+            if ok {
+                fs::remove_file(&name)?;
+            }
+            let now = if ok { UNNAMED_OK } else { NAMED_ONLY };
+            self.unnamed.store(now, Ordering::Relaxed);
+            if !ok {
+                return Ok(None);
+            }
+        }
+        Ok(Some(file))
     }
 
     /// Gives a staged block its name.
@@ -390,5 +407,45 @@ impl BlockStore {
             }
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(n: u8) -> (Cid, Vec<u8>) {
+        let data = vec![n; 1000 + n as usize];
+        (crate::unixfs::cid_of(crate::unixfs::RAW, &data), data)
+    }
+
+    /// Both ways of writing a block: unnamed and linked, or through a
+    /// named temporary (no `O_TMPFILE`); each replaces a damaged copy and
+    /// leaves no temporary behind.
+    #[test]
+    fn put_writes_whole_read_only_blocks_both_ways() {
+        for forced in [None, Some(NAMED_ONLY)] {
+            let t = tempfile::tempdir().expect("tempdir");
+            let bs = BlockStore::open(t.path()).expect("open");
+            if let Some(f) = forced {
+                bs.unnamed.store(f, Ordering::Relaxed);
+            }
+            let (cid, data) = block(7);
+            bs.put(&cid, &data).expect("put");
+            assert_eq!(bs.get(&cid).expect("get"), data);
+            let p = bs.path_of(&cid);
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(
+                fs::metadata(&p).expect("stat").permissions().mode() & 0o777,
+                0o444
+            );
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).expect("chmod");
+            fs::write(&p, b"damaged").expect("damage");
+            bs.put(&cid, &data).expect("put again");
+            assert_eq!(bs.get(&cid).expect("replaced"), data);
+            assert_eq!(fs::read_dir(&bs.tmp).expect("ls").count(), 0);
+            let expect = forced.unwrap_or(UNNAMED_OK);
+            assert_eq!(bs.unnamed.load(Ordering::Relaxed), expect);
+        }
     }
 }
