@@ -131,10 +131,7 @@ impl Store {
         let temp = self.pins.temp().map_err(io_err("temp pin", self.state()))?;
         Ok(DagWriter {
             store: self,
-            temp,
-            records: Vec::new(),
-            seen: HashSet::new(),
-            fresh: Vec::new(),
+            claims: Claims::new(temp),
             pool: None,
         })
     }
@@ -147,12 +144,7 @@ impl Store {
         Ok(SharedWriter {
             blocks: self.blocks.clone(),
             catalogue: std::sync::Mutex::new(Catalogue::open(&self.state)?),
-            claims: std::sync::Mutex::new(Claims {
-                temp,
-                records: Vec::new(),
-                seen: HashSet::new(),
-                fresh: Vec::new(),
-            }),
+            claims: std::sync::Mutex::new(Claims::new(temp)),
         })
     }
 
@@ -497,13 +489,60 @@ fn links_of(cid: &Cid, block: &[u8]) -> Result<Vec<Cid>, StoreError> {
         .collect())
 }
 
-/// What a [`SharedWriter`] has claimed so far.
+/// What a writer has claimed so far: the GC protocol's half on the
+/// writer's side, one for [`DagWriter`] and [`SharedWriter`].
 #[derive(Debug)]
 struct Claims {
     temp: TempPin,
     records: Vec<BlockRecord>,
     seen: HashSet<Cid>,
     fresh: Vec<Cid>,
+}
+
+impl Claims {
+    fn new(temp: TempPin) -> Self {
+        Claims {
+            temp,
+            records: Vec::new(),
+            seen: HashSet::new(),
+            fresh: Vec::new(),
+        }
+    }
+
+    /// Claims a block (temp pin first, then the catalogue lookup) and
+    /// records it; true if the caller must write it: new to this writer
+    /// and not vouched for by the catalogue.
+    fn claim(
+        &mut self,
+        catalogue: &Catalogue,
+        dir: &Path,
+        cid: &Cid,
+        size: usize,
+        links: Vec<Cid>,
+    ) -> Result<bool, StoreError> {
+        if !self.seen.insert(*cid) {
+            return Ok(false);
+        }
+        self.temp.add(cid).map_err(io_err("temp pin", dir))?;
+        let known = catalogue.has_block(cid)?;
+        if !known {
+            self.fresh.push(*cid);
+        }
+        self.records.push(BlockRecord {
+            cid: *cid,
+            size: size as u64,
+            links,
+        });
+        Ok(!known)
+    }
+
+    fn into_written(self) -> Written {
+        Written {
+            temp: self.temp,
+            records: self.records,
+            fresh: self.fresh,
+        }
+    }
 }
 
 /// A [`SharedSink`] into the store: like [`DagWriter`], for several
@@ -517,41 +556,19 @@ pub struct SharedWriter {
 }
 
 impl SharedWriter {
-    /// Claims a block for this writer: true if the caller must write it
-    /// (new to this writer and not registered).
     fn claim(&self, cid: &Cid, size: usize, links: Vec<Cid>) -> Result<bool, StoreError> {
-        let mut c = self.claims.lock().expect("claims lock");
-        if !c.seen.insert(*cid) {
-            return Ok(false);
-        }
-        c.temp
-            .add(cid)
-            .map_err(io_err("temp pin", self.blocks.dir()))?;
-        let known = self
-            .catalogue
-            .lock()
-            .expect("catalogue lock")
-            .has_block(cid)?;
-        if !known {
-            c.fresh.push(*cid);
-        }
-        c.records.push(BlockRecord {
-            cid: *cid,
-            size: size as u64,
-            links,
-        });
-        Ok(!known)
+        let mut claims = self.claims.lock().expect("claims lock");
+        let catalogue = self.catalogue.lock().expect("catalogue lock");
+        claims.claim(&catalogue, self.blocks.dir(), cid, size, links)
     }
 
     /// Every block is written; they stay protected by the temp pin until
     /// the returned value is committed or dropped.
     pub fn finish(self) -> Written {
-        let c = self.claims.into_inner().expect("claims lock");
-        Written {
-            temp: c.temp,
-            records: c.records,
-            fresh: c.fresh,
-        }
+        self.claims
+            .into_inner()
+            .expect("claims lock")
+            .into_written()
     }
 }
 
@@ -597,10 +614,7 @@ impl SharedSink for SharedWriter {
 #[derive(Debug)]
 pub struct DagWriter<'a> {
     store: &'a Store,
-    temp: TempPin,
-    records: Vec<BlockRecord>,
-    seen: HashSet<Cid>,
-    fresh: Vec<Cid>,
+    claims: Claims,
     pool: Option<WriterPool>,
 }
 
@@ -612,11 +626,7 @@ impl DagWriter<'_> {
             p.finish()
                 .map_err(io_err("block", self.store.blocks.dir()))?;
         }
-        Ok(Written {
-            temp: self.temp,
-            records: self.records,
-            fresh: self.fresh,
-        })
+        Ok(self.claims.into_written())
     }
 }
 
@@ -624,25 +634,17 @@ impl BlockSink for DagWriter<'_> {
     type Error = StoreError;
 
     fn put(&mut self, cid: &Cid, block: &[u8]) -> Result<(), StoreError> {
-        if !self.seen.insert(*cid) {
-            return Ok(());
-        }
-        let dir = self.store.blocks.dir();
-        self.temp.add(cid).map_err(io_err("temp pin", dir))?;
-        if !self.store.catalogue.has_block(cid)? {
-            let pool = self
-                .pool
-                .get_or_insert_with(|| WriterPool::new(&self.store.blocks));
-            pool.send(*cid, block.to_vec())
-                .map_err(io_err("block", dir))?;
-            self.fresh.push(*cid);
-        }
         let links = links_of(cid, block)?;
-        self.records.push(BlockRecord {
-            cid: *cid,
-            size: block.len() as u64,
-            links,
-        });
+        let blocks = &self.store.blocks;
+        if self
+            .claims
+            .claim(&self.store.catalogue, blocks.dir(), cid, block.len(), links)?
+        {
+            self.pool
+                .get_or_insert_with(|| WriterPool::new(blocks))
+                .send(*cid, block.to_vec())
+                .map_err(io_err("block", blocks.dir()))?;
+        }
         Ok(())
     }
 }
