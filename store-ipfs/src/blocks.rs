@@ -328,24 +328,19 @@ impl BlockStore {
         if cid.hash().code() == IDENTITY {
             return Ok(cid.hash().digest().to_vec());
         }
-        let read = || -> io::Result<Result<Vec<u8>, u64>> {
-            let mut f = fs::File::open(self.path_of(cid))?;
-            let len = f.metadata()?.len();
-            if len > MAX_BLOCK_SIZE {
-                return Ok(Err(len));
-            }
-            let mut data = Vec::with_capacity(len as usize);
-            io::Read::read_to_end(&mut f, &mut data)?;
-            Ok(Ok(data))
+        let err = |source: io::Error| match source.kind() {
+            io::ErrorKind::NotFound => BlockError::Missing { cid: *cid },
+            _ => BlockError::Io { cid: *cid, source },
         };
-        match read() {
-            Ok(Ok(data)) => Ok(data),
-            Ok(Err(size)) => Err(BlockError::TooLarge { cid: *cid, size }),
-            Err(source) if source.kind() == io::ErrorKind::NotFound => {
-                Err(BlockError::Missing { cid: *cid })
-            }
-            Err(source) => Err(BlockError::Io { cid: *cid, source }),
+        // One open and an fstat: no lookups of the path but the one.
+        let mut f = fs::File::open(self.path_of(cid)).map_err(err)?;
+        let size = f.metadata().map_err(err)?.len();
+        if size > MAX_BLOCK_SIZE {
+            return Err(BlockError::TooLarge { cid: *cid, size });
         }
+        let mut data = Vec::with_capacity(size as usize);
+        io::Read::read_to_end(&mut f, &mut data).map_err(err)?;
+        Ok(data)
     }
 
     /// Makes every block written so far durable (one `syncfs` of the file

@@ -134,7 +134,9 @@ impl<'a> DagReader<'a> {
         if cid.codec() == RAW {
             return tx.send((*cid, self.load(cid))).map_err(drop);
         }
-        match self.kind(cid).map_err(drop)? {
+        // A node is read once here: its kind and, for a file, its links.
+        let block = self.load(cid).map_err(drop)?;
+        match kind_of(cid, &block).map_err(drop)? {
             Kind::Symlink { .. } => Ok(()),
             Kind::Directory => {
                 for (_, child) in self.entries(cid).map_err(drop)? {
@@ -142,26 +144,27 @@ impl<'a> DagReader<'a> {
                 }
                 Ok(())
             }
-            Kind::File { .. } => self.file_leaves(cid, tx, 0),
+            Kind::File { .. } => self.file_leaves(&block, tx, 0),
         }
     }
 
+    /// The raw leaves under a file node (`block`), front to back.
     fn file_leaves(
         &self,
-        cid: &Cid,
+        block: &[u8],
         tx: &std::sync::mpsc::SyncSender<(Cid, Result<Vec<u8>, DagError>)>,
         depth: usize,
     ) -> Result<(), ()> {
-        if cid.codec() == RAW {
-            return tx.send((*cid, self.load(cid))).map_err(drop);
-        }
         if depth > MAX_FILE_DEPTH {
             return Err(());
         }
-        let block = self.load(cid).map_err(drop)?;
-        let node = decode_node(&block).map_err(drop)?;
-        for link in &node.links {
-            self.file_leaves(&link.cid, tx, depth + 1)?;
+        for link in decode_node(block).map_err(drop)?.links {
+            if link.cid.codec() == RAW {
+                tx.send((link.cid, self.load(&link.cid))).map_err(drop)?;
+            } else {
+                let child = self.load(&link.cid).map_err(drop)?;
+                self.file_leaves(&child, tx, depth + 1)?;
+            }
         }
         Ok(())
     }
