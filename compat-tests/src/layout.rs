@@ -299,10 +299,23 @@ fn cover_directory(dir: &Path) -> Result<(), RunError> {
 
 /// `mount ARGS FROM TO`.
 pub fn mount(args: &[&str], from: &Path, to: &Path) -> Result<(), RunError> {
+    run_mount(
+        args.iter()
+            .map(std::ffi::OsStr::new)
+            .chain([from.as_os_str(), to.as_os_str()]),
+        from,
+        to,
+    )
+}
+
+/// Runs `mount` with `args`; a failure names the mount from `from` at `to`.
+fn run_mount<'a>(
+    args: impl IntoIterator<Item = &'a std::ffi::OsStr>,
+    from: &Path,
+    to: &Path,
+) -> Result<(), RunError> {
     let status = Command::new("mount")
         .args(args)
-        .arg(from)
-        .arg(to)
         .status()
         .map_err(RunError::spawn("mount"))?;
     if !status.success() {
@@ -318,16 +331,6 @@ pub fn mount(args: &[&str], from: &Path, to: &Path) -> Result<(), RunError> {
 /// then made read-only there.
 pub fn bind_read_only(from: &Path, to: &Path, recursive: bool) -> Result<(), RunError> {
     mount(&[if recursive { "--rbind" } else { "--bind" }], from, to)?;
-    let status = Command::new("mount")
-        .args(["-o", "remount,bind,ro"])
-        .arg(to)
-        .status()
-        .map_err(RunError::spawn("mount"))?;
-    if !status.success() {
-        return Err(RunError::Mount {
-            from: from.to_owned(),
-            to: to.to_owned(),
-        });
-    }
-    Ok(())
+    let remount = ["-o", "remount,bind,ro"].map(std::ffi::OsStr::new);
+    run_mount(remount.into_iter().chain([to.as_os_str()]), from, to)
 }

@@ -502,19 +502,8 @@ fn forged_derivations_are_refused() {
     );
 
     // AddMultipleToStore.
-    c.send_request(&Request::AddMultipleToStore {
-        repair: false,
-        dont_check_sigs: true,
-    });
-    let item_cx = WireContext {
-        version: ProtocolVersion::new(1, 16),
-        ..c.cx.clone()
-    };
-    let mut payload = Vec::new();
-    let mut e = Encoder::new(&mut payload, &item_cx);
-    e.u64(1);
-    e.encode(&info).unwrap();
-    payload.extend_from_slice(&nar);
+    let (req, payload) = multiple_upload(&c, &info, &nar);
+    c.send(&req).unwrap();
     c.send_framed(&payload).unwrap();
     assert_eq!(c.expect_error(), expected_msg(&forged_path));
     assert!(!c.is_valid(&forged_path));
