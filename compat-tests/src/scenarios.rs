@@ -261,7 +261,7 @@ fn check() -> Scenario {
 fn big_input() -> Scenario {
     Scenario::new(
         "big_input",
-        "a 64 MiB source imported by evaluation, read by a build, added flat and recursive",
+        "a 64 MiB source imported by evaluation, read by a build, added flat and recursive, exported",
     )
     .slow()
     .setup(Setup::PseudoRandomFile {
@@ -278,6 +278,11 @@ fn big_input() -> Scenario {
     .step(Step::sh(
         "hash",
         "nix-store -q --hash $(nix-store --add big.bin)",
+    ))
+    // 64 leaves read ahead and checked while the daemon sends them.
+    .step(Step::sh(
+        "export",
+        "nix-store --export $(nix-store --add big.bin) | sha256sum",
     ))
 }
 
