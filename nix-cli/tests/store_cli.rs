@@ -154,7 +154,8 @@ fn kill_9_during_add_never_leaves_a_broken_pin() {
     let state = t.path().join("state");
     let src = t.path().join("src");
     tree(&src, 120, 40_000);
-    // Every round rewrites a quarter of the files, so each add writes new
+    // Every round rewrites a quarter of the files and two files of several
+    // chunks (staged and linked chunk by chunk), so each add writes new
     // blocks; the first round (not killed) measures how long a round takes,
     // and kills land at random points inside that window.
     let vary = |i: usize| {
@@ -162,6 +163,13 @@ fn kill_9_during_add_never_leaves_a_broken_pin() {
             fs::write(
                 src.join(format!("share/f{f:04}")),
                 format!("round {i} file {f}").repeat(9000),
+            )
+            .expect("write");
+        }
+        for b in 0..2 {
+            fs::write(
+                src.join(format!("share/big{b}")),
+                format!("round {i} big {b} ").repeat(160_000),
             )
             .expect("write");
         }
