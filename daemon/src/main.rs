@@ -87,7 +87,7 @@ fn main() -> Result<()> {
         .context("starting tokio")?;
     let shared = Arc::new(Shared::new(args.state_dir.clone(), store_dir, settings));
     if let Some(s) = &session {
-        shared.set_store_view(store_ipfs::fuse::RootInvalidator::new(s));
+        shared.set_store_view(s.invalidator());
     }
     daemon::ops::roots::init_state_dirs(&shared).with_context(|| {
         format!(

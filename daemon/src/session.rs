@@ -111,6 +111,22 @@ impl Session {
         .map_err(|e| client_err(format!("internal error: {e}")))?
     }
 
+    /// Runs a short catalogue read (a few indexed lookups) right here, on
+    /// the session's task: handing it to a blocking thread and back costs
+    /// two thread wake-ups, more than the lookup itself (a client walking a
+    /// closure sends one QueryPathInfo per path). The store handle is this
+    /// session's own, so the lock is free; readers of a WAL database do not
+    /// wait for writers. Anything that may touch block files or take long
+    /// goes through [`Session::blocking`].
+    pub fn quick<T>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<T, OpError>,
+    ) -> Result<T, OpError> {
+        let store = self.store()?;
+        let mut s = store.lock().expect("store lock");
+        f(&mut s)
+    }
+
     /// Queues a stderr message.
     pub fn log(&mut self, msg: &StderrMsg) {
         encode_into(&mut self.wire.out, &self.cx, msg).expect("stderr messages always encode");

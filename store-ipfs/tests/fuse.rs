@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use nix_formats::content_address::FileIngestionMethod;
 use nix_formats::hash::Hash;
 use nix_formats::store_path::StoreDir;
-use store_ipfs::fuse::{RootInvalidator, View, mount};
+use store_ipfs::fuse::{View, mount};
 use store_ipfs::store::{NewPath, Store};
 use store_ipfs::unixfs::add_path;
 
@@ -291,8 +291,12 @@ fn leftovers_are_listed_and_served_but_not_valid() {
         .catalogue
         .remove_leftovers(std::slice::from_ref(&path))
         .expect("remove");
-    RootInvalidator::new(&session).forget(&path.to_string());
+    session.invalidator().forget(&path.to_string());
     assert!(!served.exists(), "a removed leftover is not served");
+    assert!(
+        !served.join("part").exists(),
+        "nor is anything below it that the kernel had cached"
+    );
     assert!(!names().contains(&path.to_string()));
 
     // Registering the path replaces a leftover; a valid path is never shadowed.

@@ -33,17 +33,13 @@ pub(super) fn not_valid(sd: &StoreDir, p: &StorePath) -> OpError {
 }
 
 pub async fn is_valid_path(s: &mut Session, p: StorePath) -> Result<(), OpError> {
-    let v = s
-        .blocking(move |st, _| st.catalogue.is_valid(&p).map_err(cat_err))
-        .await?;
+    let v = s.quick(move |st| st.catalogue.is_valid(&p).map_err(cat_err))?;
     s.reply(&v)
 }
 
 pub async fn query_path_info(s: &mut Session, p: StorePath) -> Result<(), OpError> {
     let q = p.clone();
-    let rec = s
-        .blocking(move |st, _| st.catalogue.path_info(&q).map_err(cat_err))
-        .await?;
+    let rec = s.quick(move |st| st.catalogue.path_info(&q).map_err(cat_err))?;
     if s.version().at_least(17) {
         match rec {
             Some(r) => {
@@ -94,51 +90,43 @@ pub async fn query_all_valid_paths(s: &mut Session) -> Result<(), OpError> {
 }
 
 pub async fn query_referrers(s: &mut Session, p: StorePath) -> Result<(), OpError> {
-    let r = s
-        .blocking(move |st, _| st.catalogue.referrers(&p).map_err(cat_err))
-        .await?;
+    let r = s.quick(move |st| st.catalogue.referrers(&p).map_err(cat_err))?;
     s.reply(&r)
 }
 
 pub async fn query_references(s: &mut Session, p: StorePath) -> Result<(), OpError> {
     let sd = s.shared.store_dir.clone();
-    let r = s
-        .blocking(move |st, _| {
-            st.catalogue
-                .path_info(&p)
-                .map_err(cat_err)?
-                .map(|r| r.references)
-                .ok_or_else(|| not_valid(&sd, &p))
-        })
-        .await?;
+    let r = s.quick(move |st| {
+        st.catalogue
+            .path_info(&p)
+            .map_err(cat_err)?
+            .map(|r| r.references)
+            .ok_or_else(|| not_valid(&sd, &p))
+    })?;
     s.reply(&r)
 }
 
 pub async fn query_path_hash(s: &mut Session, p: StorePath) -> Result<(), OpError> {
     let sd = s.shared.store_dir.clone();
-    let h = s
-        .blocking(move |st, _| {
-            st.catalogue
-                .path_info(&p)
-                .map_err(cat_err)?
-                .map(|r| r.nar_hash.to_base16())
-                .ok_or_else(|| not_valid(&sd, &p))
-        })
-        .await?;
+    let h = s.quick(move |st| {
+        st.catalogue
+            .path_info(&p)
+            .map_err(cat_err)?
+            .map(|r| r.nar_hash.to_base16())
+            .ok_or_else(|| not_valid(&sd, &p))
+    })?;
     s.reply(h.as_str())
 }
 
 pub async fn query_deriver(s: &mut Session, p: StorePath) -> Result<(), OpError> {
     let sd = s.shared.store_dir.clone();
-    let d = s
-        .blocking(move |st, _| {
-            st.catalogue
-                .path_info(&p)
-                .map_err(cat_err)?
-                .map(|r| r.deriver)
-                .ok_or_else(|| not_valid(&sd, &p))
-        })
-        .await?;
+    let d = s.quick(move |st| {
+        st.catalogue
+            .path_info(&p)
+            .map_err(cat_err)?
+            .map(|r| r.deriver)
+            .ok_or_else(|| not_valid(&sd, &p))
+    })?;
     let shown = d
         .map(|d| s.shared.store_dir.display(&d))
         .unwrap_or_default();
@@ -146,9 +134,7 @@ pub async fn query_deriver(s: &mut Session, p: StorePath) -> Result<(), OpError>
 }
 
 pub async fn query_path_from_hash_part(s: &mut Session, h: String) -> Result<(), OpError> {
-    let p = s
-        .blocking(move |st, _| st.catalogue.path_from_hash_part(&h).map_err(cat_err))
-        .await?;
+    let p = s.quick(move |st| st.catalogue.path_from_hash_part(&h).map_err(cat_err))?;
     let shown = p
         .map(|p| s.shared.store_dir.display(&p))
         .unwrap_or_default();
@@ -156,9 +142,7 @@ pub async fn query_path_from_hash_part(s: &mut Session, h: String) -> Result<(),
 }
 
 pub async fn query_valid_derivers(s: &mut Session, p: StorePath) -> Result<(), OpError> {
-    let r = s
-        .blocking(move |st, _| st.catalogue.valid_derivers(&p).map_err(cat_err))
-        .await?;
+    let r = s.quick(move |st| st.catalogue.valid_derivers(&p).map_err(cat_err))?;
     s.reply(&r)
 }
 
@@ -317,9 +301,7 @@ pub async fn query_missing(s: &mut Session, targets: Vec<DerivedPath>) -> Result
 pub async fn ensure_path(s: &mut Session, p: StorePath) -> Result<(), OpError> {
     let sd = s.shared.store_dir.clone();
     let q = p.clone();
-    let valid = s
-        .blocking(move |st, _| st.catalogue.is_valid(&q).map_err(cat_err))
-        .await?;
+    let valid = s.quick(move |st| st.catalogue.is_valid(&q).map_err(cat_err))?;
     if !valid {
         return Err(client_err(format!(
             "path '{}' does not exist and cannot be created",
