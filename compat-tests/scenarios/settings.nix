@@ -1,6 +1,6 @@
 # Builds whose behaviour depends on the client's settings (see the
 # `client_settings` scenario): sleeping, silent, failing, seeing the host
-# or not, and printing NIX_BUILD_CORES.
+# or not, printing NIX_BUILD_CORES, and one that --max-jobs 0 cannot start.
 with import ./lib.nix;
 {
   sleepy = mk {
@@ -18,6 +18,10 @@ with import ./lib.nix;
   sandboxed = mk {
     name = "sandboxed";
     script = "if [ -d /nix/compat ]; then echo host > $out; else echo sandbox > $out; fi";
+  };
+  unstarted = mk {
+    name = "unstarted";
+    script = "echo built > $out";
   };
   cores = mk {
     name = "cores";

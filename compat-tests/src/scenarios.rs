@@ -618,7 +618,7 @@ fn hello() -> Scenario {
 fn client_settings() -> Scenario {
     Scenario::new(
         "client_settings",
-        "the client's --timeout, --max-silent-time, --keep-failed, --cores and (trusted) --option sandbox reach its builds",
+        "the client's --timeout, --max-silent-time, --keep-failed, --cores, --max-jobs 0 and (trusted) --option sandbox reach its builds",
     )
     .step(
         Step::sh("timeout", "nix-build settings.nix -A sleepy --timeout 2")
@@ -646,6 +646,22 @@ fn client_settings() -> Scenario {
             .full_stderr(),
     )
     .step(Step::sh("cores", "nix-build settings.nix -A cores --cores 3 && cat result"))
+    // No build slot: what must be built fails (nothing is), what is valid
+    // already is fine.
+    .step(
+        Step::sh("no-slot", "nix-build settings.nix -A unstarted -j0 -o unstarted")
+            .exit(1)
+            .full_stderr(),
+    )
+    .step(Step::sh("no-slot-valid", "nix-build settings.nix -A cores -j0 && cat result"))
+    .step(Step::sh(
+        "no-slot-nothing-built",
+        "nix-store -q --outputs $(nix-instantiate settings.nix -A unstarted) | xargs nix-store --check-validity 2>&1; echo $?",
+    ))
+    .step(Step::sh(
+        "slot-again",
+        "nix-build settings.nix -A unstarted -o unstarted && cat unstarted",
+    ))
     // A trusted client (root) may turn the sandbox off for its builds.
     .step(Step::sh(
         "no-sandbox",

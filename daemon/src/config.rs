@@ -272,6 +272,28 @@ impl Settings {
         s
     }
 
+    /// Whether `builders` names any remote machine: entries separated by
+    /// newlines or `;`, `@FILE` read from FILE (Nix's default is
+    /// `@/etc/nix/machines`), `#` starting a comment.
+    pub fn has_remote_builders(&self) -> bool {
+        let spec = self
+            .raw
+            .get("builders")
+            .map_or("@/etc/nix/machines", String::as_str);
+        fn any_machine(text: &str, depth: u32) -> bool {
+            text.split(['\n', ';']).any(|line| {
+                let line = line.split('#').next().unwrap_or("").trim();
+                match line.strip_prefix('@') {
+                    Some(file) if depth < 4 => std::fs::read_to_string(file.trim())
+                        .is_ok_and(|t| any_machine(&t, depth + 1)),
+                    Some(_) => false,
+                    None => !line.is_empty(),
+                }
+            })
+        }
+        any_machine(spec, 0)
+    }
+
     /// Whether `experimental-features` (with its `extra-` additions) names
     /// `feature`.
     pub fn experimental_feature(&self, feature: &str) -> bool {
@@ -363,5 +385,30 @@ mod tests {
         ));
         let bad = BTreeMap::from([("sandbox".to_owned(), "maybe".to_owned())]);
         assert!(Settings::from_raw(bad).is_err());
+    }
+
+    #[test]
+    fn remote_builders_are_found_inline_and_in_machines_files() {
+        let with = |v: &str| {
+            Settings::from_raw(BTreeMap::from([("builders".to_owned(), v.to_owned())]))
+                .expect("settings")
+                .has_remote_builders()
+        };
+        assert!(!with(""));
+        assert!(!with("  # none\n"));
+        assert!(with("ssh://builder x86_64-linux"));
+        assert!(with("; ssh://a x86_64-linux"));
+        assert!(!with("@/nonexistent/machines"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "# nothing here\n\n").expect("write");
+        assert!(!with(&format!("@{}", empty.display())));
+        let one = dir.path().join("one");
+        std::fs::write(&one, "# a builder\nssh-ng://b aarch64-linux\n").expect("write");
+        assert!(with(&format!("@{}", one.display())));
+        // A file naming itself is not followed forever.
+        let own = dir.path().join("own");
+        std::fs::write(&own, format!("@{}\n", own.display())).expect("write");
+        assert!(!with(&format!("@{}", own.display())));
     }
 }

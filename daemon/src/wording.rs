@@ -146,6 +146,28 @@ impl Wording {
         }
     }
 
+    /// Why nothing can be built when `max-jobs` is 0: `remote` says whether
+    /// remote builders are configured (which then lacked a feature). Nix
+    /// 2.21 reworded it (as an indented raw string, sent as it stands);
+    /// the 1.35 – 1.37 clients are mostly older than that.
+    pub fn no_build_slot(self, remote: bool) -> String {
+        match (self, remote) {
+            (Wording::Nix2_8 | Wording::Nix2_15, false) => "unable to start any build; either increase '--max-jobs' or enable remote builds.\nhttps://nixos.org/manual/nix/stable/advanced-topics/distributed-builds.html".to_owned(),
+            (Wording::Nix2_8 | Wording::Nix2_15, true) => "unable to start any build; remote machines may not have all required system features.\nhttps://nixos.org/manual/nix/stable/advanced-topics/distributed-builds.html".to_owned(),
+            (Wording::Nix2_26, remote) => {
+                let indent = " ".repeat(20);
+                let why = if remote {
+                    "remote machines may not have all required system features."
+                } else {
+                    "either increase '--max-jobs' or enable remote builds."
+                };
+                format!(
+                    "\n{indent}Unable to start any build;\n{indent}{why}\n\n{indent}For more information run 'man nix.conf' and search for '/machines'.\n{indent}"
+                )
+            }
+        }
+    }
+
     /// Said to any client that passes `plugin-files` (from Nix 2.15);
     /// `None` where the daemon said nothing.
     pub fn plugin_files(self) -> Option<String> {

@@ -71,6 +71,15 @@ pub async fn realise(
         })
         .await?;
 
+    let opts = BuildOptions::of(s);
+    // Nix's worker gives up once every goal waits for a build slot and
+    // none can ever open (nothing is built, the op fails).
+    if opts.settings.max_jobs == 0 && !plan.is_empty() {
+        return Err(crate::session::client_err(
+            opts.wording
+                .no_build_slot(opts.settings.has_remote_builders()),
+        ));
+    }
     let (log_tx, mut log_rx) = mpsc::channel::<StderrMsg>(256);
     let shared = s.shared.clone();
     let check_set: BTreeSet<StorePath> = if check {
@@ -85,7 +94,6 @@ pub async fn realise(
         BTreeSet::new()
     };
     let started = now();
-    let opts = BuildOptions::of(s);
     let driver = tokio::spawn(run_plan(shared, conn, opts, plan, check_set, log_tx));
     while let Some(msg) = log_rx.recv().await {
         s.log(&msg);
@@ -208,7 +216,7 @@ async fn run_plan(
     check: BTreeSet<StorePath>,
     log: mpsc::Sender<StderrMsg>,
 ) -> HashMap<StorePath, Result<(), Failure>> {
-    let jobs = Arc::new(Semaphore::new(opts.settings.max_jobs.max(1)));
+    let jobs = Arc::new(Semaphore::new(opts.settings.max_jobs));
     let mut outcomes: HashMap<StorePath, Result<(), Failure>> = HashMap::new();
     let mut pending: BTreeMap<StorePath, BTreeSet<StorePath>> = plan;
     let mut running = tokio::task::JoinSet::new();
