@@ -78,8 +78,9 @@ fn setup_and_exec(spec: &BuildSpec, plan: &Plan, fds: &ChildFds) -> Result<Never
     if plan.minimal_dev {
         minimal_dev(root)?;
     }
+    let mut flags_of = MountFlagsCache::new();
     for b in &plan.binds {
-        bind(root, b)?;
+        bind(root, b, &mut flags_of)?;
     }
 
     let proc_dir = root.join("proc");
@@ -204,17 +205,31 @@ fn minimal_dev(root: &Path) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// The flags of the mounts bind sources were on, by mount id.
+type MountFlagsCache = std::collections::HashMap<u64, StatVfsMountFlags>;
+
 /// Nix's `doBind`: creates the mount point like the source (directory or
 /// empty file) and bind-mounts recursively; inputs are then made read-only.
-fn bind(root: &Path, b: &Bind) -> Result<(), SetupError> {
+fn bind(root: &Path, b: &Bind, flags_of: &mut MountFlagsCache) -> Result<(), SetupError> {
     let what = || format!("cannot bind-mount {} to {}", q(&b.source), q(&b.inside));
-    let meta = match fs::metadata(&b.source) {
+    let meta = match rustix::fs::statx(
+        rustix::fs::CWD,
+        &b.source,
+        rustix::fs::AtFlags::empty(),
+        rustix::fs::StatxFlags::TYPE | rustix::fs::StatxFlags::MNT_ID,
+    ) {
         Ok(m) => m,
-        Err(e) if b.optional && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(rustix::io::Errno::NOENT) if b.optional => return Ok(()),
         Err(e) => return Err(SetupError::new(what(), e)),
     };
+    let is_dir = rustix::fs::FileType::from_raw_mode(meta.stx_mode.into())
+        == rustix::fs::FileType::Directory;
+    // The mount the source is on, when the kernel says (Linux 5.8).
+    let mount_id = rustix::fs::StatxFlags::from_bits_retain(meta.stx_mask)
+        .contains(rustix::fs::StatxFlags::MNT_ID)
+        .then_some(meta.stx_mnt_id);
     let target = under(root, &b.inside);
-    if meta.is_dir() {
+    if is_dir {
         mkdirs(&target)?;
     } else {
         if let Some(parent) = target.parent() {
@@ -224,8 +239,19 @@ fn bind(root: &Path, b: &Bind) -> Result<(), SetupError> {
     }
     mount_bind_recursive(&b.source, &target).context(what)?;
     if b.read_only {
-        // A remount must repeat the flags the kernel locked on this mount.
-        let have = statvfs(&target).context(what)?.f_flag;
+        // A remount must repeat the flags the kernel locked on this mount,
+        // which are those of the mount the source is on: asked once per
+        // mount (every input of a build usually comes from one, the store).
+        let have = match mount_id.and_then(|id| flags_of.get(&id)) {
+            Some(have) => *have,
+            None => {
+                let have = statvfs(&target).context(what)?.f_flag;
+                if let Some(id) = mount_id {
+                    flags_of.insert(id, have);
+                }
+                have
+            }
+        };
         let mut flags = MountFlags::BIND | MountFlags::RDONLY;
         for (st, ms) in [
             (StatVfsMountFlags::NOSUID, MountFlags::NOSUID),
@@ -272,7 +298,7 @@ fn devpts(root: &Path) -> Result<(), SetupError> {
                     optional: false,
                     read_only: false,
                 };
-                bind(root, &b)?;
+                bind(root, &b, &mut MountFlagsCache::new())?;
             }
             Ok(())
         }
