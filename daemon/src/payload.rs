@@ -2,8 +2,8 @@
 //! STDERR_READ) from the async socket to the synchronous store code that
 //! consumes it on a blocking thread, through a bounded channel: memory stays
 //! at a few chunks whatever the upload's size (at most [`CHANNEL_DEPTH`]
-//! chunks of at most [`READ_CHUNK`] bytes in flight, however large the
-//! frames a client announces).
+//! chunks of at most [`UPLOAD_CHUNK`] (framed) or [`READ_CHUNK`] (pulled)
+//! bytes in flight, however large the frames a client announces).
 //!
 //! When the consumer fails, the rest of the stream is still read and
 //! dropped, as Nix does, so that the session can go on — unless the
@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use crate::io::{READ_CHUNK, Wire, WireIoError};
 
 /// Chunks in flight between the socket and the consumer.
-const CHANNEL_DEPTH: usize = 16;
+const CHANNEL_DEPTH: usize = 8;
 
 /// The socket's end of an upload.
 #[derive(Debug)]
@@ -312,29 +312,40 @@ pub async fn pump_framed(
 ) -> Result<u64, WireIoError> {
     let mut dec = FrameDecoder::new(cx.limits.max_frame_len);
     let mut tx = Some(tx);
+    // Frames already here are passed on together, up to UPLOAD_CHUNK bytes
+    // a chunk: clients send small frames (Nix: 32 KiB), and each hand-over
+    // can wake the consumer's thread.
+    let mut chunk: Vec<u8> = Vec::new();
     loop {
         let step = dec.decode(wire.pending());
         match step {
             Ok((used, FrameEvent::Data(data))) => {
-                let chunk = data.to_vec();
+                if tx.is_some() {
+                    if chunk.capacity() == 0 {
+                        chunk.reserve(UPLOAD_CHUNK);
+                    }
+                    chunk.extend_from_slice(data);
+                }
                 wire.consume(used);
                 if let Some((max, why)) = &limit {
                     if dec.payload_len() > *max {
                         return Err(WireIoError::Protocol(why.clone()));
                     }
                 }
-                if let Some(t) = &tx {
-                    if !t.send(chunk).await? {
-                        tx = None;
-                    }
+                if chunk.len() >= UPLOAD_CHUNK {
+                    send_chunk(&mut tx, &mut chunk).await?;
                 }
             }
             Ok((used, FrameEvent::NeedMore { needed })) => {
                 wire.consume(used);
+                // Nothing more is here: what was gathered goes on before
+                // waiting for the client.
+                send_chunk(&mut tx, &mut chunk).await?;
                 wire.fill(needed.min(READ_CHUNK)).await?;
             }
             Ok((used, FrameEvent::End)) => {
                 wire.consume(used);
+                send_chunk(&mut tx, &mut chunk).await?;
                 if let Some(t) = tx {
                     t.finish();
                 }
@@ -343,6 +354,23 @@ pub async fn pump_framed(
             Err(e) => return Err(WireIoError::Protocol(e.to_string())),
         }
     }
+}
+
+/// Most bytes of an upload handed to its consumer at once.
+const UPLOAD_CHUNK: usize = 256 * 1024;
+
+/// Hands what `chunk` gathered to the consumer (if it still reads).
+async fn send_chunk(tx: &mut Option<Sender>, chunk: &mut Vec<u8>) -> Result<(), WireIoError> {
+    if chunk.is_empty() {
+        return Ok(());
+    }
+    let full = std::mem::take(chunk);
+    if let Some(t) = tx {
+        if !t.send(full).await? {
+            *tx = None;
+        }
+    }
+    Ok(())
 }
 
 /// Serves a pulled upload (AddToStoreNar at protocol 1.21–1.22, ImportPaths):
