@@ -699,20 +699,37 @@ impl DagWriter<'_> {
     }
 }
 
+impl DagWriter<'_> {
+    /// Claims `block`; true if it must be written.
+    fn claim_block(&mut self, cid: &Cid, block: &[u8]) -> Result<bool, StoreError> {
+        let links = links_of(cid, block)?;
+        let dir = self.store.blocks.dir();
+        self.claims
+            .claim(&self.store.catalogue, dir, cid, block.len(), links)
+    }
+
+    fn write(&mut self, cid: &Cid, block: Vec<u8>) -> Result<(), StoreError> {
+        let blocks = &self.store.blocks;
+        self.pool
+            .get_or_insert_with(|| WriterPool::new(blocks))
+            .send(*cid, block)
+            .map_err(io_err("block", blocks.dir()))
+    }
+}
+
 impl BlockSink for DagWriter<'_> {
     type Error = StoreError;
 
     fn put(&mut self, cid: &Cid, block: &[u8]) -> Result<(), StoreError> {
-        let links = links_of(cid, block)?;
-        let blocks = &self.store.blocks;
-        if self
-            .claims
-            .claim(&self.store.catalogue, blocks.dir(), cid, block.len(), links)?
-        {
-            self.pool
-                .get_or_insert_with(|| WriterPool::new(blocks))
-                .send(*cid, block.to_vec())
-                .map_err(io_err("block", blocks.dir()))?;
+        if self.claim_block(cid, block)? {
+            self.write(cid, block.to_vec())?;
+        }
+        Ok(())
+    }
+
+    fn put_owned(&mut self, cid: &Cid, block: Vec<u8>) -> Result<(), StoreError> {
+        if self.claim_block(cid, &block)? {
+            self.write(cid, block)?;
         }
         Ok(())
     }

@@ -1,7 +1,9 @@
 //! Streaming file import: 1 MiB raw leaves, balanced tree of width 1024.
 
 use super::node::{DataType, PbLink, UnixFsData, encode_node};
-use super::{BlockSink, CHUNK_SIZE, DAG_PB, EXECUTABLE_MODE, Entry, MAX_LINKS, RAW, emit};
+use super::{
+    BlockSink, CHUNK_SIZE, DAG_PB, EXECUTABLE_MODE, Entry, MAX_LINKS, RAW, emit, emit_owned,
+};
 
 /// Builds a file's DAG from bytes pushed in any pieces. Memory stays at one
 /// chunk plus one small entry per chunk, whatever the file size.
@@ -31,9 +33,9 @@ impl FileBuilder {
     pub fn write<S: BlockSink>(&mut self, mut data: &[u8], sink: &mut S) -> Result<(), S::Error> {
         while !data.is_empty() {
             if self.chunk.len() == CHUNK_SIZE {
+                let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK_SIZE));
                 self.leaves
-                    .push(emit(sink, RAW, &self.chunk, 0, CHUNK_SIZE as u64)?);
-                self.chunk.clear();
+                    .push(emit_owned(sink, RAW, full, CHUNK_SIZE as u64)?);
             }
             if self.chunk.is_empty() && data.len() > CHUNK_SIZE {
                 // Whole chunks straight from the caller's buffer, no copy.
@@ -63,7 +65,7 @@ impl FileBuilder {
         if self.leaves.is_empty() {
             let size = self.chunk.len() as u64;
             return match self.mode {
-                None => emit(sink, RAW, &self.chunk, 0, size),
+                None => emit_owned(sink, RAW, self.chunk, size),
                 Some(mode) => {
                     // Metadata forces a dag-pb node holding the bytes inline
                     // (and, like the reference importers, no Data field at
@@ -85,8 +87,9 @@ impl FileBuilder {
             };
         }
         if !self.chunk.is_empty() {
-            let size = self.chunk.len() as u64;
-            self.leaves.push(emit(sink, RAW, &self.chunk, 0, size)?);
+            let rest = std::mem::take(&mut self.chunk);
+            let size = rest.len() as u64;
+            self.leaves.push(emit_owned(sink, RAW, rest, size)?);
         }
         let mut level = std::mem::take(&mut self.leaves);
         loop {

@@ -57,6 +57,12 @@ pub fn cid_of(codec: u64, block: &[u8]) -> Cid {
 pub trait BlockSink {
     type Error;
     fn put(&mut self, cid: &Cid, block: &[u8]) -> Result<(), Self::Error>;
+
+    /// Like [`put`](BlockSink::put), for a block the caller gives away (a
+    /// sink that keeps blocks in memory for a while need not copy it).
+    fn put_owned(&mut self, cid: &Cid, block: Vec<u8>) -> Result<(), Self::Error> {
+        self.put(cid, &block)
+    }
 }
 
 /// A sink that keeps nothing (`--only-hash`).
@@ -188,6 +194,19 @@ fn emit<S: BlockSink>(
         tsize: block.len() as u64 + children_tsize,
         size,
     })
+}
+
+/// [`emit`] for a block the caller gives away.
+fn emit_owned<S: BlockSink>(
+    sink: &mut S,
+    codec: u64,
+    block: Vec<u8>,
+    size: u64,
+) -> Result<Entry, S::Error> {
+    let cid = cid_of(codec, &block);
+    let tsize = block.len() as u64;
+    sink.put_owned(&cid, block)?;
+    Ok(Entry { cid, tsize, size })
 }
 
 /// A symlink node (always dag-pb).
