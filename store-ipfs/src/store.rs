@@ -416,14 +416,17 @@ pub struct Written {
 /// tree it waited 0.7 s for the disk, with the cores idle).
 #[derive(Debug)]
 struct WriterPool {
-    tx: Option<std::sync::mpsc::SyncSender<Vec<(Cid, Vec<u8>)>>>,
+    tx: Option<std::sync::mpsc::SyncSender<Batch>>,
     /// Blocks gathered for the next hand-over.
-    batch: Vec<(Cid, Vec<u8>)>,
+    batch: Batch,
     batch_bytes: usize,
     threads: Vec<std::thread::JoinHandle<()>>,
     flusher: Option<std::thread::JoinHandle<()>>,
     error: std::sync::Arc<std::sync::Mutex<Option<io::Error>>>,
 }
+
+/// Blocks handed to the writers together.
+type Batch = Vec<(Cid, Vec<u8>)>;
 
 /// Bytes written between two early flushes.
 const FLUSH_EVERY: u64 = 128 << 20;
@@ -445,7 +448,7 @@ impl WriterPool {
         let n = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .clamp(1, 4);
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(Cid, Vec<u8>)>>(WRITE_QUEUE * n);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(WRITE_QUEUE * n);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         let error = std::sync::Arc::new(std::sync::Mutex::new(None));
         let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
