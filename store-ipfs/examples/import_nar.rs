@@ -3,8 +3,6 @@
 //! registering it (for profiling the import path on its own):
 //! `import_nar STATE_DIR < NAR`. Prints the root CID, NAR hash and size.
 
-use std::io::Read as _;
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, state] = &args[..] else {
@@ -23,5 +21,4 @@ fn main() {
         imported.nar_hash.to_prefixed_nix32(),
         imported.nar_size
     );
-    let _ = std::io::stdin().read(&mut [0u8; 1]);
 }
