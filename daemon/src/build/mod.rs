@@ -301,13 +301,9 @@ async fn build_guarded(
     let lock = shared.build_lock(&drv);
     let _held = lock.lock().await;
     if !check {
-        let (state, sd, d) = (
-            shared.state_dir.clone(),
-            shared.store_dir.clone(),
-            drv.clone(),
-        );
+        let (stores, sd, d) = (shared.stores.clone(), shared.store_dir.clone(), drv.clone());
         let done = tokio::task::spawn_blocking(move || -> bool {
-            let Ok(st) = store_ipfs::store::Store::open(&state) else {
+            let Ok(st) = stores.take() else {
                 return false;
             };
             let Ok(map) = output_map(&st, &sd, &d) else {

@@ -299,9 +299,9 @@ pub async fn build_one(
     let state = shared.state_dir.clone();
     let t_prepare = std::time::Instant::now();
     let (drv, closure, outputs) = {
-        let (sd, drv_path, state) = (sd.clone(), drv_path.clone(), state.clone());
+        let (sd, drv_path, stores) = (sd.clone(), drv_path.clone(), shared.stores.clone());
         tokio::task::spawn_blocking(move || -> Result<_, Failure> {
-            let mut st = store_ipfs::store::Store::open(&state).map_err(|e| fail(chain(&e)))?;
+            let mut st = stores.take().map_err(|e| fail(chain(&e)))?;
             let drv = read_derivation(&st, &sd, &drv_path).map_err(|e| fail(op_msg(e)))?;
             let closure = input_closure(&st, &sd, &drv)?;
             let outputs = output_map(&st, &sd, &drv_path).map_err(|e| fail(op_msg(e)))?;
@@ -546,10 +546,10 @@ fn looked_at(sd: &StoreDir, drv_path: &StorePath, out: &StorePath, sandboxed: bo
 /// but which is not valid. Failing to keep it only loses that debugging
 /// aid, so it is logged, not reported.
 async fn keep_leftovers(shared: &Shared, root: &Path, out_paths: &BTreeMap<String, StorePath>) {
-    let (sd, state) = (shared.store_dir.clone(), shared.state_dir.clone());
+    let (sd, stores) = (shared.store_dir.clone(), shared.stores.clone());
     let (root, out_paths) = (root.to_owned(), out_paths.clone());
     let kept = tokio::task::spawn_blocking(move || -> Result<(), String> {
-        let mut st = store_ipfs::store::Store::open(&state).map_err(|e| chain(&e))?;
+        let mut st = stores.take().map_err(|e| chain(&e))?;
         for path in out_paths.values() {
             let host = host_output(&root, &sd, path);
             if std::fs::symlink_metadata(&host).is_err() {
@@ -590,7 +590,7 @@ async fn register_all(
     out_paths: &BTreeMap<String, StorePath>,
     sandboxed: bool,
 ) -> Result<(), Failure> {
-    let (sd, state) = (shared.store_dir.clone(), shared.state_dir.clone());
+    let (sd, stores) = (shared.store_dir.clone(), shared.stores.clone());
     let (drv_path, drv, root, closure, out_paths) = (
         drv_path.clone(),
         drv.clone(),
@@ -599,7 +599,7 @@ async fn register_all(
         out_paths.clone(),
     );
     tokio::task::spawn_blocking(move || -> Result<(), Failure> {
-        let mut st = store_ipfs::store::Store::open(&state).map_err(|e| fail(chain(&e)))?;
+        let mut st = stores.take().map_err(|e| fail(chain(&e)))?;
         let mut candidates = closure;
         candidates.extend(out_paths.values().cloned());
         let mut prepared = Vec::new();

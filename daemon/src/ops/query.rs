@@ -94,39 +94,29 @@ pub async fn query_referrers(s: &mut Session, p: StorePath) -> Result<(), OpErro
     s.reply(&r)
 }
 
-pub async fn query_references(s: &mut Session, p: StorePath) -> Result<(), OpError> {
+/// The record of a valid path, or Nix's "is not valid" error.
+fn valid_record(s: &mut Session, p: StorePath) -> Result<PathRecord, OpError> {
     let sd = s.shared.store_dir.clone();
-    let r = s.quick(move |st| {
+    s.quick(move |st| {
         st.catalogue
             .path_info(&p)
             .map_err(cat_err)?
-            .map(|r| r.references)
             .ok_or_else(|| not_valid(&sd, &p))
-    })?;
+    })
+}
+
+pub async fn query_references(s: &mut Session, p: StorePath) -> Result<(), OpError> {
+    let r = valid_record(s, p)?.references;
     s.reply(&r)
 }
 
 pub async fn query_path_hash(s: &mut Session, p: StorePath) -> Result<(), OpError> {
-    let sd = s.shared.store_dir.clone();
-    let h = s.quick(move |st| {
-        st.catalogue
-            .path_info(&p)
-            .map_err(cat_err)?
-            .map(|r| r.nar_hash.to_base16())
-            .ok_or_else(|| not_valid(&sd, &p))
-    })?;
+    let h = valid_record(s, p)?.nar_hash.to_base16();
     s.reply(h.as_str())
 }
 
 pub async fn query_deriver(s: &mut Session, p: StorePath) -> Result<(), OpError> {
-    let sd = s.shared.store_dir.clone();
-    let d = s.quick(move |st| {
-        st.catalogue
-            .path_info(&p)
-            .map_err(cat_err)?
-            .map(|r| r.deriver)
-            .ok_or_else(|| not_valid(&sd, &p))
-    })?;
+    let d = valid_record(s, p)?.deriver;
     let shown = d
         .map(|d| s.shared.store_dir.display(&d))
         .unwrap_or_default();
