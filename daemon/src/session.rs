@@ -71,7 +71,7 @@ pub struct Session {
     pub peer: Peer,
     pub id: u64,
     pub options: Option<ClientSettings>,
-    store: Option<Arc<Mutex<Store>>>,
+    store: Option<Arc<Mutex<crate::shared::PooledStore>>>,
 }
 
 impl Session {
@@ -84,13 +84,18 @@ impl Session {
         Wording::for_version(self.cx.version)
     }
 
-    /// This connection's store handle (its own SQLite connection), opened
-    /// on first use.
-    pub fn store(&mut self) -> Result<Arc<Mutex<Store>>, OpError> {
+    /// This connection's store handle (its own SQLite connection, from the
+    /// daemon's pool), taken on first use and given back when the
+    /// connection ends.
+    pub fn store(&mut self) -> Result<Arc<Mutex<crate::shared::PooledStore>>, OpError> {
         if let Some(s) = &self.store {
             return Ok(s.clone());
         }
-        let s = Store::open(&self.shared.state_dir).map_err(|e| client_err(chain(&e)))?;
+        let s = self
+            .shared
+            .stores
+            .take()
+            .map_err(|e| client_err(chain(&e)))?;
         let s = Arc::new(Mutex::new(s));
         self.store = Some(s.clone());
         Ok(s)
