@@ -132,6 +132,7 @@ impl Store {
         Ok(DagWriter {
             store: self,
             claims: Claims::new(temp),
+            inline: 0,
             pool: None,
         })
     }
@@ -145,6 +146,7 @@ impl Store {
             blocks: self.blocks.clone(),
             catalogue: std::sync::Mutex::new(Catalogue::open(&self.state)?),
             claims: std::sync::Mutex::new(Claims::new(temp)),
+            flush: EarlyFlush::new(&self.blocks),
         })
     }
 
@@ -407,13 +409,78 @@ pub struct Written {
     fresh: Vec<Cid>,
 }
 
+/// Starts the file system's writeback (`syncfs`) on a thread of its own
+/// every [`FLUSH_EVERY`] bytes a writer stores, while the import goes on,
+/// so that the one `syncfs` before registration finds little left to write
+/// (for a 1.3 GB tree it waited 0.7 s for the disk, with the cores idle).
+/// Only a head start: a failure here shows in that real sync. The thread
+/// starts with the first flush (a small write never has one); dropping
+/// this waits for a flush under way.
+#[derive(Debug)]
+struct EarlyFlush {
+    blocks: BlockStore,
+    written: std::sync::atomic::AtomicU64,
+    /// The flusher and its kick, which holds one: more while a flush runs
+    /// are dropped.
+    flusher: std::sync::Mutex<Option<Flusher>>,
+}
+
+#[derive(Debug)]
+struct Flusher {
+    kick: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl EarlyFlush {
+    fn new(blocks: &BlockStore) -> Self {
+        EarlyFlush {
+            blocks: blocks.clone(),
+            written: std::sync::atomic::AtomicU64::new(0),
+            flusher: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Counts `n` more bytes stored.
+    fn wrote(&self, n: u64) {
+        let before = self
+            .written
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        if before / FLUSH_EVERY == (before + n) / FLUSH_EVERY {
+            return;
+        }
+        let mut flusher = self.flusher.lock().expect("flusher lock");
+        if flusher.is_none() {
+            let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
+            let blocks = self.blocks.clone();
+            let spawned = std::thread::Builder::new()
+                .name("block-flusher".into())
+                .spawn(move || {
+                    while kicked.recv().is_ok() {
+                        let _ = blocks.sync();
+                    }
+                });
+            // No thread: no head start, the real sync does it all.
+            let Ok(thread) = spawned else { return };
+            *flusher = Some(Flusher { kick, thread });
+        }
+        if let Some(f) = flusher.as_ref() {
+            let _ = f.kick.try_send(());
+        }
+    }
+}
+
+impl Drop for EarlyFlush {
+    fn drop(&mut self) {
+        let flusher = self.flusher.get_mut().map(Option::take);
+        if let Ok(Some(Flusher { kick, thread })) = flusher {
+            drop(kick);
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Writes block files on background threads: creating files is mostly
 /// kernel work, and two cores do it twice as fast as one.
-///
-/// Every [`FLUSH_EVERY`] bytes written, a thread of its own starts the file
-/// system's writeback (`syncfs`) while the import goes on, so that the one
-/// `syncfs` before registration finds little left to write (for a 1.3 GB
-/// tree it waited 0.7 s for the disk, with the cores idle).
 #[derive(Debug)]
 struct WriterPool {
     tx: Option<std::sync::mpsc::SyncSender<Batch>>,
@@ -421,7 +488,6 @@ struct WriterPool {
     batch: Batch,
     batch_bytes: usize,
     threads: Vec<std::thread::JoinHandle<()>>,
-    flusher: Option<std::thread::JoinHandle<()>>,
     error: std::sync::Arc<std::sync::Mutex<Option<io::Error>>>,
 }
 
@@ -451,27 +517,14 @@ impl WriterPool {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(WRITE_QUEUE * n);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         let error = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        // The kick is dropped when it would queue: a flush is under way.
-        let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
-        let flusher = {
-            let blocks = blocks.clone();
-            std::thread::Builder::new()
-                .name("block-flusher".into())
-                .spawn(move || {
-                    // Only a head start: a failure shows in the real sync.
-                    while kicked.recv().is_ok() {
-                        let _ = blocks.sync();
-                    }
-                })
-                .ok()
-        };
+        // Shared by the writers: the last one to stop ends the flusher.
+        let flush = std::sync::Arc::new(EarlyFlush::new(blocks));
         // A thread that cannot be started is one fewer; with none, the
         // queue's receiver is gone and the first send says so.
         let threads = (0..n)
             .filter_map(|_| {
                 let (rx, error, blocks) = (rx.clone(), error.clone(), blocks.clone());
-                let (written, kick) = (written.clone(), kick.clone());
+                let flush = flush.clone();
                 std::thread::Builder::new()
                     .name("block-writer".into())
                     .spawn(move || {
@@ -485,10 +538,7 @@ impl WriterPool {
                                 }
                                 n += data.len() as u64;
                             }
-                            let before = written.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                            if before / FLUSH_EVERY != (before + n) / FLUSH_EVERY {
-                                let _ = kick.try_send(());
-                            }
+                            flush.wrote(n);
                         }
                     })
                     .ok()
@@ -499,7 +549,6 @@ impl WriterPool {
             batch: Vec::new(),
             batch_bytes: 0,
             threads,
-            flusher,
             error,
         }
     }
@@ -533,13 +582,10 @@ impl WriterPool {
     fn finish(mut self) -> io::Result<()> {
         self.hand_over()?;
         drop(self.tx.take());
+        // The last writer to stop also waits for the flusher.
         for t in self.threads.drain(..) {
             t.join()
                 .map_err(|_| io::Error::other("block writer thread panicked"))?;
-        }
-        // The writers held the last kicks: the flusher ends with its flush.
-        if let Some(f) = self.flusher.take() {
-            let _ = f.join();
         }
         match self.error.lock().expect("writer error lock").take() {
             Some(e) => Err(e),
@@ -625,6 +671,7 @@ pub struct SharedWriter {
     blocks: BlockStore,
     catalogue: std::sync::Mutex<Catalogue>,
     claims: std::sync::Mutex<Claims>,
+    flush: EarlyFlush,
 }
 
 impl SharedWriter {
@@ -653,6 +700,7 @@ impl SharedSink for SharedWriter {
             self.blocks
                 .put(cid, block)
                 .map_err(io_err("block", self.blocks.dir()))?;
+            self.flush.wrote(block.len() as u64);
         }
         Ok(())
     }
@@ -677,6 +725,7 @@ impl SharedSink for SharedWriter {
             self.blocks
                 .link_staged(staged, &cid)
                 .map_err(|e| LeafError::Sink(io_err("block", self.blocks.dir())(e)))?;
+            self.flush.wrote(n as u64);
         }
         Ok(Some((cid, n)))
     }
@@ -687,8 +736,15 @@ impl SharedSink for SharedWriter {
 pub struct DagWriter<'a> {
     store: &'a Store,
     claims: Claims,
+    /// Bytes written on the caller's thread, before any writer thread.
+    inline: usize,
     pool: Option<WriterPool>,
 }
+
+/// What a [`DagWriter`] writes itself before it starts writer threads: a
+/// build output or a `.drv` is a block or two, and starting threads for
+/// them costs more than writing them.
+const INLINE_BYTES: usize = 256 << 10;
 
 impl DagWriter<'_> {
     /// Waits for every block to be written; they are then protected by the
@@ -700,9 +756,7 @@ impl DagWriter<'_> {
         }
         Ok(self.claims.into_written())
     }
-}
 
-impl DagWriter<'_> {
     /// Claims `block`; true if it must be written.
     fn claim_block(&mut self, cid: &Cid, block: &[u8]) -> Result<bool, StoreError> {
         let links = links_of(cid, block)?;
@@ -713,6 +767,12 @@ impl DagWriter<'_> {
 
     fn write(&mut self, cid: &Cid, block: Vec<u8>) -> Result<(), StoreError> {
         let blocks = &self.store.blocks;
+        if self.pool.is_none() && self.inline + block.len() <= INLINE_BYTES {
+            self.inline += block.len();
+            return blocks
+                .put(cid, &block)
+                .map_err(io_err("block", blocks.dir()));
+        }
         self.pool
             .get_or_insert_with(|| WriterPool::new(blocks))
             .send(*cid, block)
@@ -735,5 +795,52 @@ impl BlockSink for DagWriter<'_> {
             self.write(cid, block)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flusher starts only once a writer has stored a flush's worth,
+    /// and dropping the writer's flush waits for it and ends it.
+    #[test]
+    fn early_flush_starts_with_the_first_boundary_and_ends_on_drop() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let blocks = BlockStore::open(t.path()).expect("open");
+        let f = EarlyFlush::new(&blocks);
+        f.wrote(FLUSH_EVERY - 1);
+        assert!(f.flusher.lock().expect("lock").is_none(), "no flush yet");
+        f.wrote(1);
+        assert!(f.flusher.lock().expect("lock").is_some(), "first boundary");
+        f.wrote(3 * FLUSH_EVERY);
+        drop(f);
+    }
+
+    /// A small DAG is written without writer threads; a large one uses
+    /// them; either way every block is stored whole.
+    #[test]
+    fn small_writes_stay_inline_and_large_ones_go_to_the_pool() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(t.path()).expect("open");
+        let mut w = store.writer().expect("writer");
+        let small = vec![1u8; 1000];
+        let small_cid = crate::unixfs::cid_of(crate::unixfs::RAW, &small);
+        w.put(&small_cid, &small).expect("put");
+        assert!(w.pool.is_none(), "one small block is written inline");
+        let mut big = Vec::new();
+        for i in 0..4u8 {
+            let data = vec![i; 200 << 10];
+            let cid = crate::unixfs::cid_of(crate::unixfs::RAW, &data);
+            w.put_owned(&cid, data.clone()).expect("put");
+            big.push((cid, data));
+        }
+        assert!(w.pool.is_some(), "past the inline budget, threads write");
+        let written = w.finish().expect("finish");
+        assert_eq!(written.fresh.len(), 5);
+        assert_eq!(store.blocks.get(&small_cid).expect("small"), small);
+        for (cid, data) in big {
+            assert_eq!(store.blocks.get(&cid).expect("big"), data);
+        }
     }
 }
