@@ -21,8 +21,10 @@ impl FileBuilder {
 
     /// A file with an explicit UnixFS mode (or none).
     pub fn with_mode(mode: Option<u32>) -> Self {
+        // The chunk grows with the bytes that come: most files are small,
+        // and their chunk is handed to the sink as it is (capacity and all).
         FileBuilder {
-            chunk: Vec::with_capacity(CHUNK_SIZE),
+            chunk: Vec::new(),
             leaves: Vec::new(),
             mode,
         }
