@@ -781,6 +781,46 @@ fn bytes_trickled_one_at_a_time_still_make_a_request() {
 
 // ------------------------------------------------- big paths, both ways
 
+/// A tree of many files goes in with memory bounded by what is in flight,
+/// not by how many files pass: a small file's block is as large as the file
+/// (a buffer sized for a whole chunk, once handed on with each small file,
+/// held the daemon at +118 MiB while it added the Rust toolchain).
+#[test]
+fn many_files_are_streamed_in_within_bounded_memory() {
+    use nix_formats::nar::Node;
+    let mut entries = std::collections::BTreeMap::new();
+    for i in 0..160u64 {
+        let big = noise(700 << 10, i + 1);
+        entries.insert(
+            format!("{i:04}-big").into_bytes(),
+            Node::Regular {
+                executable: false,
+                contents: big,
+            },
+        );
+        for j in 0..30u64 {
+            entries.insert(
+                format!("{i:04}-small-{j}").into_bytes(),
+                Node::Regular {
+                    executable: false,
+                    contents: noise(100, 1000 + i * 30 + j),
+                },
+            );
+        }
+    }
+    let mut w = nix_formats::nar::NarWriter::new(Vec::new());
+    Node::Directory(entries).write(&mut w).unwrap();
+    let nar = w.finish().unwrap();
+    within_memory("many files", |d| {
+        let mut c = Client::open(d, V2_8);
+        let (req, payload, path) = Upload::AddToStoreNar.build(&c, d, "many-files", &nar);
+        c.send(&req).unwrap();
+        c.send_framed(&payload).unwrap();
+        c.read_stderr().expect("AddToStoreNar of many files");
+        assert!(c.is_valid(&path));
+    });
+}
+
 /// A path larger than [`RSS_BOUND`] goes in (as a NAR, and as a flat
 /// file) and comes back out (NarFromPath) without the daemon ever holding
 /// it whole: memory stays bounded whatever the path's size.
