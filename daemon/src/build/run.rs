@@ -513,7 +513,15 @@ pub async fn build_one(
         return Err(exit_failure(&shown, &outcome, &tail, status));
     }
     if check {
-        let r = compare_outputs(&state, &sd, &drv_path, &root, &out_paths, settings.sandbox).await;
+        let r = compare_outputs(
+            &shared.stores,
+            &sd,
+            &drv_path,
+            &root,
+            &out_paths,
+            settings.sandbox,
+        )
+        .await;
         remove_in_background(&work);
         return r;
     }
@@ -734,22 +742,22 @@ async fn run_builtin_drv(
 
 /// `--check`: the rebuilt outputs must hash like the registered ones.
 async fn compare_outputs(
-    state: &Path,
+    stores: &std::sync::Arc<crate::shared::StorePool>,
     sd: &StoreDir,
     drv_path: &StorePath,
     root: &Path,
     out_paths: &BTreeMap<String, StorePath>,
     sandboxed: bool,
 ) -> Result<(), Failure> {
-    let (state, sd, drv_path, root, out_paths) = (
-        state.to_owned(),
+    let (stores, sd, drv_path, root, out_paths) = (
+        stores.clone(),
         sd.clone(),
         drv_path.clone(),
         root.to_owned(),
         out_paths.clone(),
     );
     tokio::task::spawn_blocking(move || -> Result<(), Failure> {
-        let st = store_ipfs::store::Store::open(&state).map_err(|e| fail(chain(&e)))?;
+        let st = stores.take().map_err(|e| fail(chain(&e)))?;
         for (name, path) in &out_paths {
             let host = host_output(&root, &sd, path);
             let rec = st.catalogue.path_info(path).map_err(|e| fail(chain(&e)))?.ok_or_else(|| {

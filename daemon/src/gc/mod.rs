@@ -285,7 +285,7 @@ pub fn collect(
     res.log.push("deleting unused links...".to_owned());
     phases::add(Phase::GcPaths, t);
     res.bytes_freed = freed;
-    sweep_blocks_later(shared.state_dir.clone());
+    sweep_blocks_later(shared.stores.clone());
     Ok(res)
 }
 
@@ -296,11 +296,12 @@ pub fn collect(
 /// orphan blocks that the next one removes. Sweeps run one at a time under
 /// the store's lock, and adds that meanwhile need a block it is about to
 /// remove claim it first, as with any collection.
-fn sweep_blocks_later(state: std::path::PathBuf) {
+fn sweep_blocks_later(stores: std::sync::Arc<crate::shared::StorePool>) {
     std::thread::spawn(move || {
         let t = std::time::Instant::now();
-        let swept =
-            Store::open(&state).and_then(|mut st| store_ipfs::gc::collect(&mut st, &(), false));
+        let swept = stores
+            .take()
+            .and_then(|mut st| store_ipfs::gc::collect(&mut st, &(), false));
         match swept {
             Ok(_) => phases::add(Phase::GcBlocks, t),
             Err(e) => eprintln!("pkgchain-daemon: sweeping unused blocks: {}", chain(&e)),
