@@ -78,12 +78,10 @@ fn setup_and_exec(spec: &BuildSpec, plan: &Plan, fds: &ChildFds) -> Result<Never
     if plan.minimal_dev {
         minimal_dev(root)?;
     }
-    let mut flags_of = MountFlagsCache::new();
-    let mut stub = MountStub::new(root);
+    let mut binder = Binder::new(root);
     for b in &plan.binds {
-        bind(root, b, &mut flags_of, &mut stub)?;
+        binder.bind(b)?;
     }
-    stub.remove()?;
 
     let proc_dir = root.join("proc");
     mkdirs(&proc_dir)?;
@@ -103,8 +101,9 @@ fn setup_and_exec(spec: &BuildSpec, plan: &Plan, fds: &ChildFds) -> Result<Never
         .context(|| "mounting /dev/shm".into())?;
     }
     if plan.devpts && !root.join("dev/ptmx").exists() {
-        devpts(root)?;
+        devpts(&mut binder)?;
     }
+    binder.finish()?;
 
     enter_root(root)?;
 
@@ -207,124 +206,124 @@ fn minimal_dev(root: &Path) -> Result<(), SetupError> {
     Ok(())
 }
 
-/// The empty file that mount points for file sources are hard links of.
-/// Creating a file costs an inode (on this project's ext4 disks 25 times
-/// what a link costs, ~200 µs against 8); the bind mount hides what is
-/// under it anyway. It lives in the chroot's root directory only while the
-/// binds are made.
-struct MountStub {
-    path: std::path::PathBuf,
-    made: bool,
+/// Makes the chroot's bind mounts, with what they share: the flags of the
+/// mounts sources are on (asked once per mount: every input of a build
+/// usually comes from one, the store), and the empty file that mount
+/// points for file sources are hard links of. Creating a file costs an
+/// inode (on this project's ext4 disks 25 times what a link costs, ~200 µs
+/// against 8); the bind mount hides what is under it anyway. The stub
+/// lives in the chroot's root directory until [`Binder::finish`].
+struct Binder<'a> {
+    root: &'a Path,
+    /// Flags by mount id.
+    flags_of: std::collections::HashMap<u64, StatVfsMountFlags>,
+    stub: std::path::PathBuf,
+    stub_made: bool,
 }
 
-impl MountStub {
-    fn new(root: &Path) -> Self {
-        MountStub {
-            path: root.join(".mount-stub"),
-            made: false,
+impl<'a> Binder<'a> {
+    fn new(root: &'a Path) -> Self {
+        Binder {
+            root,
+            flags_of: std::collections::HashMap::new(),
+            stub: root.join(".mount-stub"),
+            stub_made: false,
         }
     }
 
     /// An empty file at `target` to mount on.
-    fn place(&mut self, target: &Path) -> Result<(), SetupError> {
-        let fresh =
-            || fs::write(target, b"").context(|| format!("creating mount point {}", q(target)));
-        if !self.made {
-            fs::File::create_new(&self.path)
-                .context(|| format!("creating mount point stub {}", q(&self.path)))?;
-            self.made = true;
+    fn file_mount_point(&mut self, target: &Path) -> Result<(), SetupError> {
+        if !self.stub_made {
+            fs::File::create_new(&self.stub)
+                .context(|| format!("creating mount point stub {}", q(&self.stub)))?;
+            self.stub_made = true;
         }
-        match fs::hard_link(&self.path, target) {
+        match fs::hard_link(&self.stub, target) {
             Ok(()) => Ok(()),
             // Already there (a file the plan writes, say), or no links here:
-            // an empty file of its own, as before.
-            Err(_) => fresh(),
+            // an empty file of its own.
+            Err(_) => {
+                fs::write(target, b"").context(|| format!("creating mount point {}", q(target)))
+            }
         }
     }
 
-    /// Removes the stub (the links stay, as mount points).
-    fn remove(self) -> Result<(), SetupError> {
-        if self.made {
-            fs::remove_file(&self.path)
-                .context(|| format!("removing mount point stub {}", q(&self.path)))?;
+    /// Removes the stub (its links stay, as mount points).
+    fn finish(self) -> Result<(), SetupError> {
+        if self.stub_made {
+            fs::remove_file(&self.stub)
+                .context(|| format!("removing mount point stub {}", q(&self.stub)))?;
+        }
+        Ok(())
+    }
+
+    /// Nix's `doBind`: creates the mount point like the source (directory
+    /// or empty file) and bind-mounts recursively; inputs are then made
+    /// read-only.
+    fn bind(&mut self, b: &Bind) -> Result<(), SetupError> {
+        let what = || format!("cannot bind-mount {} to {}", q(&b.source), q(&b.inside));
+        let meta = match rustix::fs::statx(
+            rustix::fs::CWD,
+            &b.source,
+            rustix::fs::AtFlags::empty(),
+            rustix::fs::StatxFlags::TYPE | rustix::fs::StatxFlags::MNT_ID,
+        ) {
+            Ok(m) => m,
+            Err(rustix::io::Errno::NOENT) if b.optional => return Ok(()),
+            Err(e) => return Err(SetupError::new(what(), e)),
+        };
+        let is_dir = rustix::fs::FileType::from_raw_mode(meta.stx_mode.into())
+            == rustix::fs::FileType::Directory;
+        // The mount the source is on, when the kernel says (Linux 5.8).
+        let mount_id = rustix::fs::StatxFlags::from_bits_retain(meta.stx_mask)
+            .contains(rustix::fs::StatxFlags::MNT_ID)
+            .then_some(meta.stx_mnt_id);
+        let target = under(self.root, &b.inside);
+        if is_dir {
+            mkdirs(&target)?;
+        } else {
+            if let Some(parent) = target.parent() {
+                mkdirs(parent)?;
+            }
+            self.file_mount_point(&target)?;
+        }
+        mount_bind_recursive(&b.source, &target).context(what)?;
+        if b.read_only {
+            // A remount must repeat the flags the kernel locked on this
+            // mount, which are those of the mount the source is on.
+            let have = match mount_id.and_then(|id| self.flags_of.get(&id)) {
+                Some(have) => *have,
+                None => {
+                    let have = statvfs(&target).context(what)?.f_flag;
+                    if let Some(id) = mount_id {
+                        self.flags_of.insert(id, have);
+                    }
+                    have
+                }
+            };
+            let mut flags = MountFlags::BIND | MountFlags::RDONLY;
+            for (st, ms) in [
+                (StatVfsMountFlags::NOSUID, MountFlags::NOSUID),
+                (StatVfsMountFlags::NODEV, MountFlags::NODEV),
+                (StatVfsMountFlags::NOEXEC, MountFlags::NOEXEC),
+                (StatVfsMountFlags::NOATIME, MountFlags::NOATIME),
+                (StatVfsMountFlags::NODIRATIME, MountFlags::NODIRATIME),
+                (StatVfsMountFlags::RELATIME, MountFlags::RELATIME),
+            ] {
+                if have.contains(st) {
+                    flags |= ms;
+                }
+            }
+            mount_remount(&target, flags, "")
+                .context(|| format!("cannot make {} read-only", q(&b.inside)))?;
         }
         Ok(())
     }
 }
 
-/// The flags of the mounts bind sources were on, by mount id.
-type MountFlagsCache = std::collections::HashMap<u64, StatVfsMountFlags>;
-
-/// Nix's `doBind`: creates the mount point like the source (directory or
-/// empty file) and bind-mounts recursively; inputs are then made read-only.
-fn bind(
-    root: &Path,
-    b: &Bind,
-    flags_of: &mut MountFlagsCache,
-    stub: &mut MountStub,
-) -> Result<(), SetupError> {
-    let what = || format!("cannot bind-mount {} to {}", q(&b.source), q(&b.inside));
-    let meta = match rustix::fs::statx(
-        rustix::fs::CWD,
-        &b.source,
-        rustix::fs::AtFlags::empty(),
-        rustix::fs::StatxFlags::TYPE | rustix::fs::StatxFlags::MNT_ID,
-    ) {
-        Ok(m) => m,
-        Err(rustix::io::Errno::NOENT) if b.optional => return Ok(()),
-        Err(e) => return Err(SetupError::new(what(), e)),
-    };
-    let is_dir = rustix::fs::FileType::from_raw_mode(meta.stx_mode.into())
-        == rustix::fs::FileType::Directory;
-    // The mount the source is on, when the kernel says (Linux 5.8).
-    let mount_id = rustix::fs::StatxFlags::from_bits_retain(meta.stx_mask)
-        .contains(rustix::fs::StatxFlags::MNT_ID)
-        .then_some(meta.stx_mnt_id);
-    let target = under(root, &b.inside);
-    if is_dir {
-        mkdirs(&target)?;
-    } else {
-        if let Some(parent) = target.parent() {
-            mkdirs(parent)?;
-        }
-        stub.place(&target)?;
-    }
-    mount_bind_recursive(&b.source, &target).context(what)?;
-    if b.read_only {
-        // A remount must repeat the flags the kernel locked on this mount,
-        // which are those of the mount the source is on: asked once per
-        // mount (every input of a build usually comes from one, the store).
-        let have = match mount_id.and_then(|id| flags_of.get(&id)) {
-            Some(have) => *have,
-            None => {
-                let have = statvfs(&target).context(what)?.f_flag;
-                if let Some(id) = mount_id {
-                    flags_of.insert(id, have);
-                }
-                have
-            }
-        };
-        let mut flags = MountFlags::BIND | MountFlags::RDONLY;
-        for (st, ms) in [
-            (StatVfsMountFlags::NOSUID, MountFlags::NOSUID),
-            (StatVfsMountFlags::NODEV, MountFlags::NODEV),
-            (StatVfsMountFlags::NOEXEC, MountFlags::NOEXEC),
-            (StatVfsMountFlags::NOATIME, MountFlags::NOATIME),
-            (StatVfsMountFlags::NODIRATIME, MountFlags::NODIRATIME),
-            (StatVfsMountFlags::RELATIME, MountFlags::RELATIME),
-        ] {
-            if have.contains(st) {
-                flags |= ms;
-            }
-        }
-        mount_remount(&target, flags, "")
-            .context(|| format!("cannot make {} read-only", q(&b.inside)))?;
-    }
-    Ok(())
-}
-
 /// A fresh devpts instance, or the host's if the kernel has no instances.
-fn devpts(root: &Path) -> Result<(), SetupError> {
+fn devpts(binder: &mut Binder<'_>) -> Result<(), SetupError> {
+    let root = binder.root;
     let pts = root.join("dev/pts");
     match mount(
         "none",
@@ -350,9 +349,7 @@ fn devpts(root: &Path) -> Result<(), SetupError> {
                     optional: false,
                     read_only: false,
                 };
-                let mut stub = MountStub::new(root);
-                bind(root, &b, &mut MountFlagsCache::new(), &mut stub)?;
-                stub.remove()?;
+                binder.bind(&b)?;
             }
             Ok(())
         }
