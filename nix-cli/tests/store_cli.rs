@@ -1,6 +1,9 @@
 //! `pkg store`, `pkg pin` and `pkg gc` driven as a user would, including
 //! `kill -9` in the middle of adds.
 
+#[path = "../../store-ipfs/tests/common/mod.rs"]
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -39,20 +42,6 @@ fn tree(root: &Path, files: usize, size: usize) {
     std::os::unix::fs::symlink("../share/f0000", root.join("bin/link")).expect("symlink");
 }
 
-fn same_tree(a: &Path, b: &Path) {
-    let out = Command::new("diff")
-        .args(["-r", "--no-dereference"])
-        .arg(a)
-        .arg(b)
-        .output()
-        .expect("diff");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
 #[test]
 fn add_cat_get_pin_gc_verify() {
     let t = tempfile::tempdir().expect("tempdir");
@@ -76,7 +65,7 @@ fn add_cat_get_pin_gc_verify() {
     );
     let dest = t.path().join("dest");
     ok(&state, &["store", "get", cid, dest.to_str().expect("utf8")]);
-    same_tree(&src, &dest);
+    common::diff(&src, &dest);
     assert!(ok(&state, &["pin", "ls"]).contains(cid));
     assert!(ok(&state, &["gc", "--dry-run"]).contains("0 blocks"));
     assert!(ok(&state, &["store", "verify"]).contains("0 corrupt, 0 missing"));
@@ -391,7 +380,7 @@ fn kill_9_during_add_nar_never_registers_a_broken_path() {
             assert!(ok(&state, &["store", "path-info", path]).contains(cid));
             let dest = t.path().join(format!("back{i}"));
             ok(&state, &["store", "get", cid, dest.to_str().expect("utf8")]);
-            same_tree(&src, &dest);
+            common::diff(&src, &dest);
         }
         let v = pkg(&state, &["store", "verify"]);
         assert!(
@@ -498,7 +487,7 @@ fn a_real_tree_round_trips() {
     let store = t.path().join("store");
     let _dag_view = Mounted::start(&state, &dags, false, &dags.join(cid));
     let _store_view = Mounted::start(&state, &store, true, &store.join(base));
-    same_tree(big, &dags.join(cid));
+    common::diff(big, &dags.join(cid));
     assert_eq!(
         sha256_of(&format!("nix-store --dump {}", quoted(big))),
         sha256_of(&format!("nix-store --dump {}", quoted(&store.join(base)))),

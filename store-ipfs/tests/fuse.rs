@@ -216,17 +216,8 @@ fn cid_view_and_corruption() {
     session.umount_and_join().expect("unmount");
 
     // Corrupt one leaf of big.bin, mount afresh: reading it is EIO.
-    let dag = store_ipfs::dag::DagReader::new(&store.blocks);
-    let big = dag.resolve(&root.cid, b"big.bin").expect("resolve");
-    let leaf = store_ipfs::unixfs::node::decode_node(&store.blocks.get(&big).expect("root block"))
-        .expect("node")
-        .links[2]
-        .cid;
-    let p = store.blocks.path_of(&leaf);
-    fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).expect("chmod");
-    let mut b = fs::read(&p).expect("read");
-    b[1000] ^= 0x40;
-    fs::write(&p, b).expect("write");
+    let leaf = common::leaf(&store.blocks, &root.cid, b"big.bin", 2);
+    common::damage(&store.blocks, &leaf, 1000);
     let session = mount(&state, View::Cids, &mnt).expect("mount");
     let r = fs::read(mnt.join(root.cid.to_string()).join("big.bin"));
     assert_eq!(

@@ -2,6 +2,8 @@
 //! --dump`; the import hashes the NAR in the same pass (checked against
 //! `nix-hash`); bad NARs are refused.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -193,18 +195,8 @@ fn a_damaged_leaf_ends_the_export_with_only_right_bytes_before() {
     export_nar(&DagReader::new(&store.blocks), &root, &mut whole).expect("export");
     assert_eq!(whole, want, "an intact DAG exports as nix-store --dump");
 
-    let r = DagReader::new(&store.blocks);
-    let big = r.resolve(&root, b"d/big").expect("resolve");
-    let block = store.blocks.get(&big).expect("node");
-    let leaf = store_ipfs::unixfs::node::decode_node(&block)
-        .expect("dag-pb")
-        .links[1]
-        .cid;
-    let p = store.blocks.path_of(&leaf);
-    fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).expect("chmod");
-    let mut b = fs::read(&p).expect("read");
-    b[1000] ^= 1;
-    fs::write(&p, b).expect("damage");
+    let leaf = common::leaf(&store.blocks, &root, b"d/big", 1);
+    common::damage(&store.blocks, &leaf, 1000);
     let mut out = Vec::new();
     let err = export_nar(&DagReader::new(&store.blocks), &root, &mut out);
     assert!(err.is_err(), "a damaged leaf fails the export");

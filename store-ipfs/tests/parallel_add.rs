@@ -112,19 +112,12 @@ fn a_damaged_block_nothing_vouches_for_is_replaced() {
     add_path_parallel(&tree, &w, 2).expect("add");
     drop(w);
     // Damage a leaf of a multi-chunk file and a small whole-file block.
-    let r = DagReader::new(&store.blocks);
-    let big = r.resolve(&want.cid, b"files/plain6").expect("resolve");
-    let leaf = store_ipfs::unixfs::node::decode_node(&store.blocks.get(&big).expect("node"))
-        .expect("dag-pb")
-        .links[1]
-        .cid;
-    let small = r.resolve(&want.cid, b"files/plain2").expect("resolve");
+    let leaf = common::leaf(&store.blocks, &want.cid, b"files/plain6", 1);
+    let small = DagReader::new(&store.blocks)
+        .resolve(&want.cid, b"files/plain2")
+        .expect("resolve");
     for cid in [leaf, small] {
-        let p = store.blocks.path_of(&cid);
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).expect("chmod");
-        let mut b = fs::read(&p).expect("read");
-        b[10] ^= 0xff;
-        fs::write(&p, b).expect("damage");
+        common::damage(&store.blocks, &cid, 10);
         assert!(store.blocks.get(&cid).is_err(), "damaged");
     }
     assert_eq!(add_and_pin(&mut store, &tree, 2), want);

@@ -1,7 +1,15 @@
-//! Helpers shared by the store's integration tests.
+//! Helpers shared by the store's integration tests (and `nix-cli`'s, which
+//! include this file). Not every test file uses every helper.
+#![allow(dead_code)]
 
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
+
+use cid::Cid;
+use store_ipfs::blocks::BlockStore;
+use store_ipfs::dag::DagReader;
 
 /// Asserts that two trees are identical (`diff -r`, symlinks compared as
 /// links).
@@ -19,4 +27,23 @@ pub fn diff(a: &Path, b: &Path) {
         b.display(),
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// Flips the byte at `at` of a stored block, in place (block files are
+/// read-only).
+pub fn damage(blocks: &BlockStore, cid: &Cid, at: usize) {
+    let p = blocks.path_of(cid);
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut b = fs::read(&p).expect("read");
+    b[at] ^= 0xff;
+    fs::write(&p, b).expect("damage");
+}
+
+/// The `n`-th leaf of the file of more than one chunk at `path` under `root`.
+pub fn leaf(blocks: &BlockStore, root: &Cid, path: &[u8], n: usize) -> Cid {
+    let file = DagReader::new(blocks).resolve(root, path).expect("resolve");
+    store_ipfs::unixfs::node::decode_node(&blocks.get(&file).expect("file node"))
+        .expect("dag-pb")
+        .links[n]
+        .cid
 }
