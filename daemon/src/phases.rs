@@ -16,6 +16,12 @@ pub enum Phase {
     Sandbox,
     /// Scanning, importing and registering the outputs (durability).
     Register,
+    /// Of `Register`: scanning the outputs and writing their blocks.
+    RegisterImport,
+    /// Of `Register`: making those blocks durable (fsync).
+    RegisterSync,
+    /// Of `Register`: the catalogue transaction.
+    RegisterCatalogue,
     /// Writing the log and removing the build directory.
     Cleanup,
     /// `addTextToStore` and the like (instantiated `.drv` files).
@@ -33,13 +39,16 @@ const NAMES: [&str; N] = [
     "setup",
     "sandbox",
     "register",
+    "register-import",
+    "register-sync",
+    "register-catalogue",
     "cleanup",
     "add-text",
     "gc-roots",
     "gc-paths",
     "gc-blocks",
 ];
-const N: usize = 9;
+const N: usize = 12;
 
 static NANOS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];
 static COUNTS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];

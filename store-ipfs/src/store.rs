@@ -363,6 +363,20 @@ impl Store {
         Ok(Prepared { written, rec })
     }
 
+    /// Makes the blocks of `paths` durable now, so that
+    /// [`Store::commit_prepared`] finds nothing left to sync.
+    pub fn make_prepared_durable(&self, paths: &mut [Prepared]) -> Result<(), StoreError> {
+        let fresh: Vec<Cid> = paths
+            .iter()
+            .flat_map(|p| p.written.fresh.iter().copied())
+            .collect();
+        self.make_durable(&fresh)?;
+        for p in paths {
+            p.written.fresh.clear();
+        }
+        Ok(())
+    }
+
     /// Registers prepared paths in the given order (references first), after
     /// one `syncfs`, in one transaction. Paths that were valid already keep
     /// their record. Returns the records as registered.

@@ -608,6 +608,7 @@ async fn register_all(
     );
     tokio::task::spawn_blocking(move || -> Result<(), Failure> {
         let mut st = stores.take().map_err(|e| fail(chain(&e)))?;
+        let t_import = std::time::Instant::now();
         let mut candidates = closure;
         candidates.extend(out_paths.values().cloned());
         let mut prepared = Vec::new();
@@ -635,8 +636,15 @@ async fn register_all(
             deferred = deferred.or(err);
             prepared.push(p);
         }
-        let ordered = order_outputs(&sd, &drv_path, prepared)?;
+        let mut ordered = order_outputs(&sd, &drv_path, prepared)?;
+        phases::add(Phase::RegisterImport, t_import);
+        let t_sync = std::time::Instant::now();
+        st.make_prepared_durable(&mut ordered)
+            .map_err(|e| fail(chain(&e)))?;
+        phases::add(Phase::RegisterSync, t_sync);
+        let t_catalogue = std::time::Instant::now();
         st.commit_prepared(ordered).map_err(|e| fail(chain(&e)))?;
+        phases::add(Phase::RegisterCatalogue, t_catalogue);
         match deferred {
             Some(e) => Err(fail(chain(&e))),
             None => Ok(()),
