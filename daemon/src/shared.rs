@@ -67,7 +67,12 @@ pub struct Shared {
     store_view: std::sync::OnceLock<store_ipfs::fuse::RootInvalidator>,
     /// Open stores the builds take turns with.
     pub stores: std::sync::Arc<StorePool>,
+    /// Hashes modulo of the derivations validated or built so far.
+    pub drv_hashes: std::sync::Arc<nix_formats::derivation::SharedDrvHashes>,
 }
+
+/// Derivation hashes kept at most (about 200 bytes each).
+const DRV_HASHES: usize = 65_536;
 
 /// Open stores to reuse: opening one (a SQLite connection, its pragmas and
 /// schema check) costs 0.2–0.4 ms, and a build needs one three times.
@@ -178,6 +183,9 @@ impl Shared {
             build_locks: Mutex::default(),
             store_view: std::sync::OnceLock::new(),
             stores: std::sync::Arc::new(StorePool::new(state_dir.clone())),
+            drv_hashes: std::sync::Arc::new(nix_formats::derivation::SharedDrvHashes::new(
+                DRV_HASHES,
+            )),
             state_dir,
         }
     }

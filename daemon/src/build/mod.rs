@@ -157,7 +157,7 @@ pub async fn realise(
                                 r.start_time = started;
                                 r.stop_time = stopped;
                             }
-                            r.built_outputs = built_outputs(st, &sd, drv_path, outputs)?;
+                            r.built_outputs = built_outputs(st, &sd, &shared.drv_hashes, drv_path, outputs)?;
                             for p in output_map(st, &sd, drv_path)?.into_values().flatten() {
                                 shared.add_temp_root(id, p);
                             }

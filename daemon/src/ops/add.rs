@@ -12,9 +12,10 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, Read, Seek, Write};
+use std::sync::Arc;
 
 use nix_formats::content_address::{ContentAddress, ContentAddressMethod, FileIngestionMethod};
-use nix_formats::derivation::{Derivation, DrvHashMemo};
+use nix_formats::derivation::{Derivation, DrvHashMemo, SharedDrvHashes};
 use nix_formats::hash::{Hash, HashAlgo};
 use nix_formats::signature::{PublicKey, fingerprint};
 use nix_formats::store_path::{StoreDir, StorePath};
@@ -46,6 +47,7 @@ fn store_err(e: StoreError) -> OpError {
 pub fn validate_drv(
     st: &Store,
     sd: &StoreDir,
+    hashes: &Arc<SharedDrvHashes>,
     path: &StorePath,
     text: &[u8],
 ) -> Result<Derivation, OpError> {
@@ -62,7 +64,8 @@ pub fn validate_drv(
             }
             OpError::Fatal(f) => std::io::Error::other(f.to_string()),
         })
-    });
+    })
+    .with_shared(hashes.clone());
     drv.validate(sd, path, &mut memo)
         .map_err(|e| client_err(e.to_string()))?;
     Ok(drv)
@@ -102,6 +105,7 @@ type Root<'a> = &'a dyn Fn(&StorePath);
 struct AddCx<'a> {
     sd: &'a StoreDir,
     root: Root<'a>,
+    hashes: &'a Arc<SharedDrvHashes>,
 }
 
 /// What a content-addressed path added from a client's data is registered
@@ -119,6 +123,16 @@ fn local_ca(path: StorePath, references: BTreeSet<StorePath>, ca: ContentAddress
     }
 }
 
+/// The record of `path` if it is valid already: an add whose path is known
+/// before its bytes are stored ends there, as in Nix (the temp root is set
+/// first, so the path stays). A client instantiating an expression sends
+/// every `.drv` again each time.
+fn valid_already(st: &Store, path: &StorePath) -> Result<Option<PathRecord>, OpError> {
+    st.catalogue
+        .path_info(path)
+        .map_err(|e| client_err(chain(&e)))
+}
+
 /// Adds one file's bytes (text or flat) under a content address.
 fn add_flat(
     st: &mut Store,
@@ -128,13 +142,16 @@ fn add_flat(
     ca: ContentAddress,
     refs: BTreeSet<StorePath>,
 ) -> Result<PathRecord, OpError> {
-    let AddCx { sd, root } = cx;
+    let AddCx { sd, root, hashes } = cx;
     let path = sd
         .make_path_from_ca(name, &ca, &refs, false)
         .map_err(|e| client_err(e.to_string()))?;
     root(&path);
+    if let Some(rec) = valid_already(st, &path)? {
+        return Ok(rec);
+    }
     let drv = if matches!(ca, ContentAddress::Text(_)) && path.is_derivation() {
-        Some(validate_drv(st, sd, &path, data)?)
+        Some(validate_drv(st, sd, hashes, &path, data)?)
     } else {
         None
     };
@@ -196,7 +213,7 @@ fn add_spooled_flat(
     spooled: Spooled,
     refs: BTreeSet<StorePath>,
 ) -> Result<PathRecord, OpError> {
-    let AddCx { sd, root } = cx;
+    let AddCx { sd, root, .. } = cx;
     let ca = ContentAddress::Fixed {
         method: FileIngestionMethod::Flat,
         hash: spooled.hash,
@@ -205,6 +222,9 @@ fn add_spooled_flat(
         .make_path_from_ca(name, &ca, &refs, false)
         .map_err(|e| client_err(e.to_string()))?;
     root(&path);
+    if let Some(rec) = valid_already(st, &path)? {
+        return Ok(rec);
+    }
     let nar = nix_formats::nar::regular_file_nar(false, spooled.size, spooled.file);
     st.add_nar(
         std::io::BufReader::with_capacity(IMPORT_BUFFER, nar),
@@ -223,7 +243,7 @@ fn add_dump(
     refs: BTreeSet<StorePath>,
     mut rx: ChannelReader,
 ) -> Result<PathRecord, OpError> {
-    let AddCx { sd, root } = cx;
+    let AddCx { sd, root, .. } = cx;
     match method {
         ContentAddressMethod::Text => {
             if algo != HashAlgo::Sha256 {
@@ -297,6 +317,7 @@ pub async fn add_to_store(
             AddCx {
                 sd: &sd,
                 root: &root,
+                hashes: &shared.drv_hashes,
             },
             &name,
             method,
@@ -354,6 +375,7 @@ pub async fn add_to_store_legacy(
             let cx = AddCx {
                 sd: &sd,
                 root: &root,
+                hashes: &shared.drv_hashes,
             };
             return add_spooled_flat(&mut st, cx, &name, spooled, BTreeSet::new());
         }
@@ -362,6 +384,7 @@ pub async fn add_to_store_legacy(
             AddCx {
                 sd: &sd,
                 root: &root,
+                hashes: &shared.drv_hashes,
             },
             &name,
             ContentAddressMethod::Fixed(method),
@@ -393,6 +416,7 @@ pub async fn add_text_to_store(
                 AddCx {
                     sd: &sd,
                     root: &root,
+                    hashes: &shared.drv_hashes,
                 },
                 &name,
                 &text,
@@ -521,7 +545,7 @@ fn add_with_info(
             )));
         }
         let text = super::read_file_at(st, &shown, &prepared.rec.root)?;
-        Some(validate_drv(st, sd, &path, &text)?)
+        Some(validate_drv(st, sd, &shared.drv_hashes, &path, &text)?)
     } else {
         None
     };

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use nix_formats::derivation::DrvHashMemo;
+use nix_formats::derivation::{DrvHashMemo, SharedDrvHashes};
 use nix_formats::store_path::{StoreDir, StorePath};
 use nix_formats::wire::{
     BasicDerivation, BuildMode, BuildResult, BuildStatus, DerivedPath, KeyedBuildResult,
@@ -21,6 +21,7 @@ use crate::session::{OpError, Session, client_err};
 pub fn built_outputs(
     st: &Store,
     sd: &StoreDir,
+    hashes: &std::sync::Arc<SharedDrvHashes>,
     drv_path: &StorePath,
     wanted: &OutputsSpec,
 ) -> Result<BTreeMap<String, String>, OpError> {
@@ -28,7 +29,8 @@ pub fn built_outputs(
     let mut memo = DrvHashMemo::new(sd.clone(), |p: &StorePath| {
         read_derivation(st, sd, p)
             .map_err(|_| std::io::Error::other(format!("cannot read '{}'", sd.display(p))))
-    });
+    })
+    .with_shared(hashes.clone());
     let masked = drv
         .hash_modulo(sd, true, &mut memo)
         .map_err(|e| client_err(e.to_string()))?;

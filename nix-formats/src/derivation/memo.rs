@@ -7,6 +7,7 @@
 //! without loading their inputs, as Nix does.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use thiserror::Error;
 
@@ -75,12 +76,59 @@ pub enum MemoError<E: std::error::Error + 'static> {
     },
 }
 
+/// Hashes modulo kept across walks, shared between threads (Nix keeps its
+/// `drvHashes` for the life of the process too). An entry never goes stale:
+/// a `.drv` path names its content. Without it, validating each new
+/// derivation of a chain of n re-reads and re-hashes all n before it.
+/// Bounded: emptied when it holds `capacity` hashes.
+#[derive(Debug)]
+pub struct SharedDrvHashes {
+    map: Mutex<HashMap<StorePath, DrvHash>>,
+    capacity: usize,
+}
+
+impl SharedDrvHashes {
+    pub fn new(capacity: usize) -> Self {
+        SharedDrvHashes {
+            map: Mutex::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    pub fn get(&self, drv_path: &StorePath) -> Option<DrvHash> {
+        self.lock().get(drv_path).cloned()
+    }
+
+    pub fn insert(&self, drv_path: StorePath, hash: DrvHash) {
+        let mut map = self.lock();
+        if map.len() >= self.capacity {
+            map.clear();
+        }
+        map.insert(drv_path, hash);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StorePath, DrvHash>> {
+        // A panic while holding the lock cannot leave a wrong entry: each
+        // insert is one call.
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Memoised unmasked hashes modulo of input derivations.
 #[derive(Debug)]
 pub struct DrvHashMemo<L> {
     store_dir: StoreDir,
     loader: L,
     cache: HashMap<StorePath, DrvHash>,
+    shared: Option<Arc<SharedDrvHashes>>,
     max_depth: usize,
 }
 
@@ -100,7 +148,29 @@ impl<L: DrvLoader> DrvHashMemo<L> {
             store_dir,
             loader,
             cache: HashMap::new(),
+            shared: None,
             max_depth: Self::DEFAULT_MAX_DEPTH,
+        }
+    }
+
+    /// Looks hashes up in `shared` too, and adds the ones computed here.
+    pub fn with_shared(mut self, shared: Arc<SharedDrvHashes>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Whether `drv_path`'s hash is known, here or in the shared cache
+    /// (copied here then, for the walk's resolver).
+    fn known(&mut self, drv_path: &StorePath) -> bool {
+        if self.cache.contains_key(drv_path) {
+            return true;
+        }
+        match self.shared.as_ref().and_then(|s| s.get(drv_path)) {
+            Some(h) => {
+                self.cache.insert(drv_path.clone(), h);
+                true
+            }
+            None => false,
         }
     }
 
@@ -146,8 +216,10 @@ impl<L: DrvLoader> DrvHashResolver for DrvHashMemo<L> {
     type Error = MemoError<L::Error>;
 
     fn drv_hash(&mut self, drv_path: &StorePath) -> Result<DrvHash, Self::Error> {
-        if let Some(h) = self.cache.get(drv_path) {
-            return Ok(h.clone());
+        if self.known(drv_path) {
+            if let Some(h) = self.cache.get(drv_path) {
+                return Ok(h.clone());
+            }
         }
         let mut stack = vec![self.frame(drv_path.clone())?];
         let mut on_stack = HashSet::from([drv_path.clone()]);
@@ -157,7 +229,7 @@ impl<L: DrvLoader> DrvHashResolver for DrvHashMemo<L> {
                 Some(top) => top.pending.pop(),
             };
             if let Some(next) = next {
-                if self.cache.contains_key(&next) {
+                if self.known(&next) {
                     continue;
                 }
                 let drv_path = self.store_dir.display(&next);
@@ -185,6 +257,9 @@ impl<L: DrvLoader> DrvHashResolver for DrvHashMemo<L> {
                     drv_path: self.store_dir.display(&done.path),
                     source,
                 })?;
+            if let Some(shared) = &self.shared {
+                shared.insert(done.path.clone(), h.clone());
+            }
             self.cache.insert(done.path, h);
         }
         // The root is the bottom frame, so it was hashed last.

@@ -34,7 +34,9 @@ mod tests;
 pub use bstring::BString;
 pub use grammar::ParseLimits;
 pub use hash_modulo::{DrvHash, DrvHashKind, DrvHashResolver, HashModuloError, impure_output_hash};
-pub use memo::{DrvHashMemo, DrvLoader, InputNotHashed, MemoError, UnknownDerivation};
+pub use memo::{
+    DrvHashMemo, DrvLoader, InputNotHashed, MemoError, SharedDrvHashes, UnknownDerivation,
+};
 pub use model::{Derivation, DerivationType, DerivationTypeError};
 pub use output::{DerivationOutput, FixedOutputHash, OutputFields, OutputFieldsError};
 pub use output_paths::{

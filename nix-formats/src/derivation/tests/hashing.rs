@@ -439,3 +439,89 @@ fn drv_output_id_errors() {
         Some("a")
     );
 }
+
+/// A loader that counts what it is asked for.
+struct Counting<'a> {
+    drvs: &'a BTreeMap<StorePath, Derivation>,
+    loads: std::cell::RefCell<Vec<StorePath>>,
+}
+
+impl DrvLoader for &Counting<'_> {
+    type Error = UnknownDerivation;
+
+    fn load(&mut self, drv_path: &StorePath) -> Result<Derivation, UnknownDerivation> {
+        self.loads.borrow_mut().push(drv_path.clone());
+        self.drvs
+            .get(drv_path)
+            .cloned()
+            .ok_or_else(|| UnknownDerivation(drv_path.to_string()))
+    }
+}
+
+#[test]
+fn shared_hashes_spare_later_walks_their_inputs() {
+    // A chain a0 <- a1 <- ... <- a5, as a client instantiates it.
+    let mut m = memo();
+    let mut chain: Vec<(StorePath, Derivation)> = Vec::new();
+    for i in 0..6 {
+        let name = format!("a{i}");
+        let inputs: Vec<(&StorePath, &[&str])> = chain
+            .last()
+            .map(|(p, _)| (p, &["out"][..]))
+            .into_iter()
+            .collect();
+        let made = instantiate(&mut m, &name, &["out"], &inputs, &[], &[], &[]);
+        chain.push(made);
+    }
+    let drvs = m.loader().clone();
+    let shared = std::sync::Arc::new(SharedDrvHashes::new(100));
+    // Validating each new derivation, one walk each (as the daemon does
+    // per added .drv): with the shared hashes, each walk loads only the
+    // derivation just before it.
+    for (i, (path, drv)) in chain.iter().enumerate() {
+        let counting = Counting {
+            drvs: &drvs,
+            loads: Default::default(),
+        };
+        let mut walk = DrvHashMemo::new(sd(), &counting).with_shared(shared.clone());
+        drv.validate(&sd(), path, &mut walk).expect("valid");
+        let want: Vec<StorePath> = chain[..i]
+            .iter()
+            .rev()
+            .take(1)
+            .map(|(p, _)| p.clone())
+            .collect();
+        assert_eq!(*counting.loads.borrow(), want, "walk {i}");
+    }
+    assert_eq!(shared.len(), 5);
+    // Without them, the last walk reads the whole chain again.
+    let counting = Counting {
+        drvs: &drvs,
+        loads: Default::default(),
+    };
+    let mut walk = DrvHashMemo::new(sd(), &counting);
+    let (path, drv) = &chain[5];
+    drv.validate(&sd(), path, &mut walk).expect("valid");
+    assert_eq!(counting.loads.borrow().len(), 5);
+    // The shared hashes are the ones a fresh walk computes.
+    let mut fresh = DrvHashMemo::new(sd(), drvs.clone());
+    for (p, _) in &chain[..5] {
+        assert_eq!(shared.get(p), Some(fresh.drv_hash(p).expect("hash")));
+    }
+}
+
+#[test]
+fn shared_hashes_are_bounded() {
+    let shared = SharedDrvHashes::new(3);
+    let mut m = memo();
+    let paths: Vec<StorePath> = (0..4)
+        .map(|i| instantiate(&mut m, &format!("b{i}"), &["out"], &[], &[], &[], &[]).0)
+        .collect();
+    for p in &paths {
+        shared.insert(p.clone(), m.drv_hash(p).expect("hash"));
+    }
+    // Full at three: the fourth starts it over.
+    assert_eq!(shared.len(), 1);
+    assert!(shared.get(&paths[3]).is_some());
+    assert!(shared.get(&paths[0]).is_none());
+}
