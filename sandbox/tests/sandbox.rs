@@ -61,7 +61,7 @@ fn builder_sees_the_sandbox_identity() {
          $bb cat /proc/sys/kernel/domainname > domainname; echo $$ > pid; \
          $bb cat /etc/passwd > passwd; $bb cat /etc/group > group; $bb cat /etc/hosts > hosts; \
          if [ -t 1 ]; then echo yes > tty; fi; \
-         $bb ls /dev > dev; $bb ls / > root; $bb stat -c '%a %u %g' / /tmp /build $NIX_STORE_DIR > modes; \
+         $bb ls /dev > dev; $bb ls / > root; $bb stat -c '%a %u %g' / /tmp /build $NIX_STORE_DIR /etc /dev > modes; \
          $bb ls /proc/1/ > proc1",
     );
     let mut spec = spec;
@@ -109,7 +109,8 @@ fn builder_sees_the_sandbox_identity() {
     assert_eq!(root, expected);
     assert_eq!(
         f("modes"),
-        "750 65534 100\n1777 65534 65534\n700 1000 100\n1775 65534 100\n"
+        "750 65534 100\n1777 65534 65534\n700 1000 100\n1775 65534 100\n\
+         755 65534 65534\n755 65534 65534\n"
     );
 }
 
@@ -414,6 +415,13 @@ fn no_mount_leaks_into_the_host() {
     let inside = read(&s.output(&spec, "2g7gq2k0ss2ffbwzh0sh0ylrj5fwqzyb-out"));
     assert!(inside.contains(" on /proc type proc"), "{inside}");
     assert!(!mountinfo().contains(&s.tmp.path().display().to_string()));
+    // /etc and /dev were scratch mounts of the helper's: on the host, the
+    // chroot has two empty directories.
+    for d in ["etc", "dev"] {
+        let dir = spec.chroot_root.join(d);
+        let left: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
+        assert!(left.is_empty(), "{}: {left:?}", dir.display());
+    }
 }
 
 #[test]

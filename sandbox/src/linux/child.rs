@@ -14,7 +14,7 @@ use std::process::Command;
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::fs::{Mode, StatVfsMountFlags, statvfs};
 use rustix::mount::{
-    MountFlags, MountPropagationFlags, UnmountFlags, mount, mount_bind, mount_bind_recursive,
+    MountFlags, MountPropagationFlags, UnmountFlags, mount, mount_bind_recursive,
     mount_change, mount_remount, unmount,
 };
 use rustix::process::{Resource, Rlimit, Signal, chroot, pivot_root, setsid};
@@ -72,8 +72,9 @@ fn setup_and_exec(spec: &BuildSpec, plan: &Plan, fds: &ChildFds) -> Result<Never
         MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
     )
     .context(|| "unable to make '/' private".into())?;
-    // pivot_root needs the new root to be a mount point.
-    mount_bind(root, root).context(|| format!("unable to bind mount {}", q(root)))?;
+    // pivot_root needs the new root to be a mount point; recursive, for the
+    // scratch mounts on /etc and /dev.
+    mount_bind_recursive(root, root).context(|| format!("unable to bind mount {}", q(root)))?;
 
     if plan.minimal_dev {
         minimal_dev(root)?;

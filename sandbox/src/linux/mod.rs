@@ -3,8 +3,8 @@
 //! The helper is its own single-threaded process (the daemon execs it and
 //! never forks itself). It
 //! 1. reads and checks the [`BuildSpec`] from stdin;
-//! 2. makes the host side of the chroot ([`prepare`]) and a pseudo-terminal
-//!    for the log;
+//! 2. enters a private mount namespace of its own, makes the host side of
+//!    the chroot ([`prepare`]) and a pseudo-terminal for the log;
 //! 3. clones a child into new user, mount, PID, IPC and UTS namespaces (and
 //!    a new network namespace unless `network`) — the child is PID 1 there;
 //! 4. maps the build user to 1000/100 in the child's user namespace and
@@ -14,8 +14,9 @@
 //! 6. the helper relays the log and enforces the time limits
 //!    ([`supervise::relay`]), then exits as [`crate::protocol`] says.
 //!
-//! Every mount happens in the child's private mount namespace, which dies
-//! with the build; the host sees only the files under `chroot_root`.
+//! Every mount happens in the helper's or the child's private mount
+//! namespace, which die with the build; the host sees only the files under
+//! `chroot_root`.
 
 mod child;
 mod error;
@@ -72,6 +73,15 @@ fn read_spec() -> Result<BuildSpec, SetupError> {
 /// Runs the build described by `spec` in this (single-threaded) process.
 fn run(spec: &BuildSpec) -> Result<Ending, SetupError> {
     let plan = plan::Plan::new(spec, &|p: &Path| p.symlink_metadata().is_ok());
+    // A mount namespace of our own, private: the chroot's scratch mounts
+    // ([`prepare`]) are made in it, the build's namespace is a copy of it,
+    // and they end with us whatever happens.
+    sys::unshare_mount_namespace().context(|| "unsharing the mount namespace".into())?;
+    rustix::mount::mount_change(
+        "/",
+        rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC,
+    )
+    .context(|| "unable to make '/' private".into())?;
     prepare::host_side(spec, &plan)?;
     let pty = supervise::Pty::open(spec.build_uid)?;
     let cloexec = rustix::pipe::PipeFlags::CLOEXEC;

@@ -1,10 +1,19 @@
 //! The part of the chroot made on the host, as root, before the namespaces
 //! exist (Nix does the same in the parent): the chroot directory, `/tmp`,
 //! `/etc` files, the store directory, and the build directory's owner.
+//!
+//! `/etc` and `/dev` are small tmpfs mounts in the helper's private mount
+//! namespace (see [`super::run`]), which the build's namespace copies: the
+//! handful of files, symlinks and mount points they hold cost an inode each
+//! on disk, and their removal after the build another (measured on ext4:
+//! 70–90 µs per file or symlink, against a few µs in a tmpfs); the host
+//! sees two empty directories, and the mounts end with the helper.
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::Path;
+
+use rustix::mount::{MountFlags, mount};
 
 use super::error::{Context, SetupError, q};
 use super::plan::Plan;
@@ -21,6 +30,19 @@ fn chown_(path: &Path, uid: u32, gid: u32) -> Result<(), SetupError> {
 
 fn mkdirs(path: &Path) -> Result<(), SetupError> {
     fs::create_dir_all(path).context(|| format!("creating directory {}", q(path)))
+}
+
+/// Mounts a small tmpfs on `dir` (in the helper's own mount namespace),
+/// with the mode a directory made here has.
+fn scratch(dir: &Path) -> Result<(), SetupError> {
+    mount(
+        "none",
+        dir,
+        "tmpfs",
+        MountFlags::NOSUID,
+        Some(c"size=1m,mode=0755"),
+    )
+    .context(|| format!("mounting a tmpfs on {}", q(dir)))
 }
 
 /// Makes the host side of the chroot for `spec`.
@@ -47,7 +69,14 @@ pub(crate) fn host_side(spec: &BuildSpec, plan: &Plan) -> Result<(), SetupError>
     mkdirs(&tmp)?;
     chmod(&tmp, 0o1777)?;
 
-    mkdirs(&root.join("etc"))?;
+    let etc = root.join("etc");
+    mkdirs(&etc)?;
+    scratch(&etc)?;
+    if plan.minimal_dev {
+        let dev = root.join("dev");
+        mkdirs(&dev)?;
+        scratch(&dev)?;
+    }
     for (inside, contents) in &plan.files {
         let path = under(root, inside);
         fs::write(&path, contents).context(|| format!("writing {}", q(&path)))?;

@@ -71,6 +71,16 @@ pub(crate) fn clone_into_namespaces(flags: u64) -> io::Result<Forked> {
     }
 }
 
+/// `unshare(CLONE_NEWNS)`: the calling thread gets a private copy of its
+/// mount namespace.
+#[allow(unsafe_code)]
+pub(crate) fn unshare_mount_namespace() -> io::Result<()> {
+    // SAFETY: only the mount namespace is unshared; no file descriptor
+    // table or memory is touched, so nothing another thread holds can be
+    // invalidated (the helper has one thread anyway).
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }.map_err(Into::into)
+}
+
 /// Brings up the loopback interface of the current network namespace
 /// (`SIOCSIFFLAGS` with `IFF_UP | IFF_LOOPBACK | IFF_RUNNING`), as Nix does.
 #[allow(unsafe_code)]
