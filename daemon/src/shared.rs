@@ -67,6 +67,8 @@ pub struct Shared {
     store_view: std::sync::OnceLock<store_ipfs::fuse::RootInvalidator>,
     /// Open stores the builds take turns with.
     pub stores: std::sync::Arc<StorePool>,
+    /// Sandbox helpers started ahead of the builds that will use them.
+    pub helpers: std::sync::Arc<crate::build::helpers::Helpers>,
     /// Hashes modulo of the derivations validated or built so far.
     pub drv_hashes: std::sync::Arc<nix_formats::derivation::SharedDrvHashes>,
 }
@@ -183,6 +185,9 @@ impl Shared {
             build_locks: Mutex::default(),
             store_view: std::sync::OnceLock::new(),
             stores: std::sync::Arc::new(StorePool::new(state_dir.clone())),
+            helpers: std::sync::Arc::new(crate::build::helpers::Helpers::new(
+                crate::build::run::helper_path(),
+            )),
             drv_hashes: std::sync::Arc::new(nix_formats::derivation::SharedDrvHashes::new(
                 DRV_HASHES,
             )),

@@ -2,6 +2,7 @@
 //! order (`max-jobs` at a time, each derivation once even when several
 //! clients ask at the same time), and report per-target results.
 
+pub mod helpers;
 pub mod outputs;
 pub mod refs;
 pub mod run;

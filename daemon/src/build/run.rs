@@ -129,7 +129,7 @@ fn unsandboxed_build_dir(drv_path: &StorePath) -> PathBuf {
     }
 }
 
-fn helper_path() -> PathBuf {
+pub fn helper_path() -> PathBuf {
     if let Some(p) = std::env::var_os("PKGCHAIN_SANDBOX") {
         return p.into();
     }
@@ -425,18 +425,12 @@ pub async fn build_one(
     }
     phases::add(Phase::Setup, t_setup);
     let t_sandbox = std::time::Instant::now();
-    let mut child = tokio::process::Command::new(helper_path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            fail(format!(
-                "cannot start the sandbox helper '{}': {e}",
-                helper_path().display()
-            ))
-        })?;
+    let mut child = shared.helpers.take().map_err(|e| {
+        fail(format!(
+            "cannot start the sandbox helper '{}': {e}",
+            shared.helpers.path().display()
+        ))
+    })?;
     let mut stdin = child.stdin.take().expect("piped stdin");
     let encoded = spec.encode();
     stdin
