@@ -14,8 +14,8 @@ use std::process::Command;
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::fs::{Mode, StatVfsMountFlags, statvfs};
 use rustix::mount::{
-    MountFlags, MountPropagationFlags, UnmountFlags, mount, mount_bind_recursive,
-    mount_change, mount_remount, unmount,
+    MountFlags, MountPropagationFlags, UnmountFlags, mount, mount_bind_recursive, mount_change,
+    mount_remount, unmount,
 };
 use rustix::process::{Resource, Rlimit, Signal, chroot, pivot_root, setsid};
 use rustix::thread::{Gid, Uid, set_no_new_privs, set_thread_gid, set_thread_uid};

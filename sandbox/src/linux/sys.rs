@@ -78,7 +78,8 @@ pub(crate) fn unshare_mount_namespace() -> io::Result<()> {
     // SAFETY: only the mount namespace is unshared; no file descriptor
     // table or memory is touched, so nothing another thread holds can be
     // invalidated (the helper has one thread anyway).
-    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }.map_err(Into::into)
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }
+        .map_err(Into::into)
 }
 
 /// Brings up the loopback interface of the current network namespace
