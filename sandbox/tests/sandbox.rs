@@ -194,19 +194,31 @@ fn only_inputs_are_visible() {
     std::fs::write(secret.join("data"), "secret").expect("sibling data");
     let lib = s.path("4rc7l0ap2nw6qlnbxhbpcmy8lfq6dpk1-lib.txt");
     std::fs::write(&lib, "a file input\n").expect("file input");
+    // Writable by anyone: only the read-only mount keeps the build out.
+    let open = s.path("1b6i7ygd4cbsnl53fq3kn3a5lr2csq6m-open");
+    std::fs::create_dir(&open).expect("dir input");
+    for p in [&lib, &open] {
+        let mode = if p.is_dir() { 0o777 } else { 0o666 };
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .expect("chmod");
+    }
     let mut spec = s.spec(&format!(
         "$bb mkdir $out; $bb ls -a {store} > $out/store; \
          $bb cat {secret}/data > $out/secret 2>&1 || echo no-secret; \
          $bb ls /root 2>&1 || echo no-root; $bb ls /home 2>&1 || echo no-home; \
          $bb cat {lib} > $out/lib; \
          if $bb touch {bbdir}/x 2>/dev/null; then echo input-writable; fi; \
-         if $bb touch {lib} 2>/dev/null; then echo file-input-writable; fi",
+         if $bb touch {lib} 2>/dev/null; then echo file-input-writable; fi; \
+         if $bb touch {open}/x 2>/dev/null; then echo open-input-writable; fi; \
+         $bb touch $out/written",
+        open = open.display(),
         store = s.store.display(),
         secret = secret.display(),
         lib = lib.display(),
         bbdir = s.busybox_dir.display(),
     ));
     spec.inputs.push(lib.clone());
+    spec.inputs.push(open.clone());
     let log = run_ok(&spec);
     assert!(log.contains("no-secret"), "{log}");
     assert!(log.contains("no-root"), "{log}");
@@ -216,9 +228,12 @@ fn only_inputs_are_visible() {
     assert_eq!(
         read(&out.join("store")),
         ".\n..\n0c3qgq2vx4jqhnkbdf2fy2w6nlkp9vql-busybox\n\
+         1b6i7ygd4cbsnl53fq3kn3a5lr2csq6m-open\n\
          2g7gq2k0ss2ffbwzh0sh0ylrj5fwqzyb-out\n4rc7l0ap2nw6qlnbxhbpcmy8lfq6dpk1-lib.txt\n"
     );
     assert_eq!(read(&out.join("lib")), "a file input\n");
+    // The output, in the same store directory, was writable.
+    assert!(out.join("written").exists());
 }
 
 #[test]
