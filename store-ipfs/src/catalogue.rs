@@ -322,6 +322,36 @@ impl Catalogue {
         }))
     }
 
+    /// The closure of `roots` under references (the roots included), in
+    /// one recursive query; and the roots that are not valid paths.
+    /// References of valid paths are valid, so only roots can be missing.
+    pub fn closure(
+        &self,
+        roots: &BTreeSet<StorePath>,
+    ) -> Result<(BTreeSet<StorePath>, Vec<StorePath>), CatalogueError> {
+        let names: Vec<String> = roots.iter().map(ToString::to_string).collect();
+        let seeds = json_array(&names);
+        let mut st = self.conn.prepare_cached(
+            "WITH RECURSIVE c(id) AS (
+                 SELECT p.id FROM paths p WHERE p.path IN (SELECT value FROM json_each(?1))
+                 UNION
+                 SELECT r.reference FROM refs r JOIN c ON r.referrer = c.id
+             )
+             SELECT p.path FROM c JOIN paths p ON p.id = c.id",
+        )?;
+        let mut closure = BTreeSet::new();
+        for p in st.query_map(params![seeds], |r| r.get::<_, String>(0))? {
+            let p = p?;
+            closure.insert(StorePath::from_base_name(&p).map_err(|_| corrupt("path", &p))?);
+        }
+        let missing = roots
+            .iter()
+            .filter(|r| !closure.contains(*r))
+            .cloned()
+            .collect();
+        Ok((closure, missing))
+    }
+
     /// Every valid path with its root CID.
     pub fn all_paths(&self) -> Result<Vec<(StorePath, Cid)>, CatalogueError> {
         self.paths_and_roots(
@@ -682,5 +712,97 @@ impl Catalogue {
         }
         tx.commit()?;
         Ok(())
+    }
+}
+
+/// `names` as a JSON array of strings (store path base names need no
+/// escaping beyond what is done here).
+fn json_array(names: &[String]) -> String {
+    let mut out = String::from("[");
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in n.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(name: &str) -> StorePath {
+        let hash: String = name
+            .chars()
+            .cycle()
+            .take(32)
+            .map(|c| {
+                if c == 'e' || c == 'o' || c == 'u' || c == 't' {
+                    'a'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        StorePath::from_base_name(&format!("{hash}-{name}")).expect("valid")
+    }
+
+    fn register(cat: &mut Catalogue, name: &str, refs: &[&str]) -> StorePath {
+        let p = path(name);
+        let cid = crate::unixfs::cid_of(0x55, name.as_bytes());
+        let rec = PathRecord {
+            path: p.clone(),
+            root: cid,
+            nar_hash: Hash::sha256(name.as_bytes()),
+            nar_size: 1,
+            references: refs.iter().map(|r| path(r)).collect(),
+            deriver: None,
+            ultimate: true,
+            sigs: BTreeSet::new(),
+            ca: None,
+            registration_time: 1,
+        };
+        let blocks = [BlockRecord {
+            cid,
+            size: 1,
+            links: Vec::new(),
+        }];
+        cat.register(&rec, &blocks).expect("registered");
+        p
+    }
+
+    #[test]
+    fn closure_follows_references_and_names_missing_roots() {
+        let mut cat = Catalogue::open_in_memory().expect("catalogue");
+        let c = register(&mut cat, "c", &[]);
+        let b = register(&mut cat, "b", &["c", "b"]);
+        let a = register(&mut cat, "a", &["b"]);
+        let d = register(&mut cat, "d", &["c"]);
+        let lone = register(&mut cat, "lone", &[]);
+        let set = |v: &[&StorePath]| v.iter().map(|p| (*p).clone()).collect::<BTreeSet<_>>();
+        let (got, missing) = cat.closure(&set(&[&a])).expect("closure");
+        assert_eq!(got, set(&[&a, &b, &c]));
+        assert!(missing.is_empty());
+        let (got, _) = cat.closure(&set(&[&a, &d])).expect("closure");
+        assert_eq!(got, set(&[&a, &b, &c, &d]));
+        let (got, _) = cat.closure(&set(&[&lone])).expect("closure");
+        assert_eq!(got, set(&[&lone]));
+        let gone = path("gone");
+        let (got, missing) = cat.closure(&set(&[&d, &gone])).expect("closure");
+        assert_eq!(got, set(&[&d, &c]));
+        assert_eq!(missing, vec![gone]);
+        let (got, missing) = cat.closure(&BTreeSet::new()).expect("closure");
+        assert!(got.is_empty() && missing.is_empty());
     }
 }

@@ -93,23 +93,13 @@ fn input_closure(
             }
         }
     }
-    let mut closure = BTreeSet::new();
-    while let Some(p) = todo.pop() {
-        if closure.contains(&p) {
-            continue;
-        }
-        let rec = st
-            .catalogue
-            .path_info(&p)
-            .map_err(|e| fail(chain(&e)))?
-            .ok_or_else(|| {
-                fail(format!(
-                    "dependency '{}' of derivation is not valid",
-                    sd.display(&p)
-                ))
-            })?;
-        todo.extend(rec.references.into_iter().filter(|r| *r != p));
-        closure.insert(p);
+    let roots: BTreeSet<StorePath> = todo.into_iter().collect();
+    let (closure, missing) = st.catalogue.closure(&roots).map_err(|e| fail(chain(&e)))?;
+    if let Some(p) = missing.first() {
+        return Err(fail(format!(
+            "dependency '{}' of derivation is not valid",
+            sd.display(p)
+        )));
     }
     Ok(closure)
 }
