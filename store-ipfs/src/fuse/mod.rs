@@ -33,7 +33,7 @@ use cid::Cid;
 use fuser::{
     BackingId, Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
     INodeNo, InitFlags, KernelConfig, LockOwner, MountOption, OpenFlags, ReplyAttr, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, Request, SessionACL,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, Request, SessionACL,
 };
 use nix_formats::store_path::StorePath;
 
@@ -244,6 +244,41 @@ impl StoreFs {
         }
         Ok(out)
     }
+
+    /// A directory's entries, `.` and `..` first, with each child's kind
+    /// (`None` if its node could not be read).
+    fn listing(&self, ino: u64) -> Result<Vec<Listed>, Errno> {
+        let mut entries: Vec<Listed> = vec![
+            (ino, Some(Kind::Directory), b".".to_vec()),
+            (ROOT, Some(Kind::Directory), b"..".to_vec()),
+        ];
+        if ino == ROOT {
+            for (name, cid) in self.root_entries() {
+                match self.table.inode_of(&cid) {
+                    Ok(child) => {
+                        let kind = self.table.node(child).map(|n| n.kind);
+                        entries.push((child, kind, name));
+                    }
+                    Err(e) => eprintln!(
+                        "pkgchain-fuse: {}: {}",
+                        String::from_utf8_lossy(&name),
+                        error_chain(&e)
+                    ),
+                }
+            }
+            return Ok(entries);
+        }
+        let node = self.node_or_err(ino)?;
+        if node.kind != Kind::Directory {
+            return Err(Errno::ENOTDIR);
+        }
+        let list = self.table.dir(ino, &node.cid).map_err(|e| errno(&e))?;
+        for (name, child) in list.iter() {
+            let kind = self.table.node(*child).map(|n| n.kind);
+            entries.push((*child, kind, name.clone()));
+        }
+        Ok(entries)
+    }
 }
 
 impl Filesystem for StoreFs {
@@ -251,6 +286,8 @@ impl Filesystem for StoreFs {
         let _ = config.set_max_readahead(1 << 20);
         let _ = config
             .add_capabilities(InitFlags::FUSE_CACHE_SYMLINKS | InitFlags::FUSE_PARALLEL_DIROPS);
+        // Listings always come with attributes (see `readdirplus`).
+        let _ = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS);
         self.passthrough.store(
             config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok(),
             Ordering::Relaxed,
@@ -424,58 +461,64 @@ impl Filesystem for StoreFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let mut entries: Vec<(u64, FileType, Vec<u8>)> = vec![
-            (ino.0, FileType::Directory, b".".to_vec()),
-            (ROOT, FileType::Directory, b"..".to_vec()),
-        ];
-        if ino.0 == ROOT {
-            for (name, cid) in self.root_entries() {
-                match self.table.inode_of(&cid) {
-                    Ok(child) => {
-                        let kind = self
-                            .table
-                            .node(child)
-                            .map(|n| n.kind)
-                            .unwrap_or(Kind::Directory);
-                        entries.push((child, file_type(&kind), name));
-                    }
-                    Err(e) => eprintln!(
-                        "pkgchain-fuse: {}: {}",
-                        String::from_utf8_lossy(&name),
-                        error_chain(&e)
-                    ),
-                }
-            }
-        } else {
-            let node = match self.node_or_err(ino.0) {
-                Ok(n) => n,
-                Err(e) => return reply.error(e),
-            };
-            if node.kind != Kind::Directory {
-                return reply.error(Errno::ENOTDIR);
-            }
-            match self.table.dir(ino.0, &node.cid) {
-                Ok(list) => {
-                    for (name, child) in list.iter() {
-                        let kind = self
-                            .table
-                            .node(*child)
-                            .map(|n| n.kind)
-                            .unwrap_or(Kind::Directory);
-                        entries.push((*child, file_type(&kind), name.clone()));
-                    }
-                }
-                Err(e) => return reply.error(errno(&e)),
-            }
-        }
-        for (i, (child, ft, name)) in entries.into_iter().enumerate().skip(offset as usize) {
+        let entries = match self.listing(ino.0) {
+            Ok(e) => e,
+            Err(e) => return reply.error(e),
+        };
+        for (i, (child, kind, name)) in entries.into_iter().enumerate().skip(offset as usize) {
+            let ft = kind.as_ref().map_or(FileType::Directory, file_type);
             if reply.add(INodeNo(child), (i + 1) as u64, ft, OsStr::from_bytes(&name)) {
                 break;
             }
         }
         reply.ok();
     }
+
+    /// A listing with each entry's attributes: the kernel enters them in
+    /// its caches as if each had been looked up, so a tree walk (`tar`,
+    /// `nix-store --dump`, the Nix client's `--export`, which reads the
+    /// store directory itself) costs one request per directory instead of
+    /// one more per entry. Attributes last as long as a lookup's would.
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let entries = match self.listing(ino.0) {
+            Ok(e) => e,
+            Err(e) => return reply.error(e),
+        };
+        for (i, (child, kind, name)) in entries.into_iter().enumerate().skip(offset as usize) {
+            // An entry whose node could not be read gets no cached
+            // attributes: the kernel asks again.
+            let (attr, ttl) = match &kind {
+                Some(k) if ino.0 == ROOT && self.view == View::StoreDir => {
+                    (attr(child, k), ROOT_TTL)
+                }
+                Some(k) => (attr(child, k), FOREVER),
+                None => (attr(child, &Kind::Directory), Duration::ZERO),
+            };
+            if reply.add(
+                INodeNo(child),
+                (i + 1) as u64,
+                OsStr::from_bytes(&name),
+                &ttl,
+                &attr,
+                Generation(0),
+            ) {
+                break;
+            }
+        }
+        reply.ok();
+    }
 }
+
+/// A listed entry: inode, kind (`None` if its node could not be read),
+/// name.
+type Listed = (u64, Option<Kind>, Vec<u8>);
 
 /// A view mounted in the background: unmounted when dropped or by
 /// [`Mount::umount_and_join`].
