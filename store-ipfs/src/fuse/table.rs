@@ -97,6 +97,17 @@ impl Table {
     }
 
     /// Verifies a block once per mount (reading it whole).
+    /// Like [`Table::ensure_verified`], but hands over the block's bytes
+    /// when it had to read them to check them (`None`: checked before).
+    pub fn verified_bytes(&self, cid: &Cid) -> Result<Option<Vec<u8>>, DagError> {
+        if self.verified.lock().expect("verified lock").contains(cid) {
+            return Ok(None);
+        }
+        let block = self.blocks.get(cid)?;
+        self.mark_verified(cid);
+        Ok(Some(block))
+    }
+
     pub fn ensure_verified(&self, cid: &Cid) -> Result<(), DagError> {
         if self.verified.lock().expect("verified lock").contains(cid) {
             return Ok(());
