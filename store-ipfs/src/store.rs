@@ -380,12 +380,11 @@ impl Store {
     /// Registers prepared paths in the given order (references first), after
     /// one `syncfs`, in one transaction. Paths that were valid already keep
     /// their record. Returns the records as registered.
-    pub fn commit_prepared(&mut self, paths: Vec<Prepared>) -> Result<Vec<PathRecord>, StoreError> {
-        let fresh: Vec<Cid> = paths
-            .iter()
-            .flat_map(|p| p.written.fresh.iter().copied())
-            .collect();
-        self.make_durable(&fresh)?;
+    pub fn commit_prepared(
+        &mut self,
+        mut paths: Vec<Prepared>,
+    ) -> Result<Vec<PathRecord>, StoreError> {
+        self.make_prepared_durable(&mut paths)?;
         let _lock = self.lock(false)?;
         let items: Vec<(&PathRecord, &[BlockRecord])> = paths
             .iter()
