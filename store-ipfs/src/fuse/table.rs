@@ -96,9 +96,9 @@ impl Table {
         self.verified.lock().expect("verified lock").insert(*cid);
     }
 
-    /// Verifies a block once per mount (reading it whole).
-    /// Like [`Table::ensure_verified`], but hands over the block's bytes
-    /// when it had to read them to check them (`None`: checked before).
+    /// Verifies a block once per mount (reading it whole); hands over the
+    /// bytes when it had to read them (`None`: verified before), so that a
+    /// read that needs them does not read the block again.
     pub fn verified_bytes(&self, cid: &Cid) -> Result<Option<Vec<u8>>, DagError> {
         if self.verified.lock().expect("verified lock").contains(cid) {
             return Ok(None);
@@ -108,13 +108,9 @@ impl Table {
         Ok(Some(block))
     }
 
+    /// [`Table::verified_bytes`] for a caller that needs no bytes.
     pub fn ensure_verified(&self, cid: &Cid) -> Result<(), DagError> {
-        if self.verified.lock().expect("verified lock").contains(cid) {
-            return Ok(());
-        }
-        self.blocks.get(cid)?;
-        self.mark_verified(cid);
-        Ok(())
+        self.verified_bytes(cid).map(drop)
     }
 
     /// A directory's entries with their inodes, sorted by name.
