@@ -329,8 +329,11 @@ impl Catalogue {
         &self,
         roots: &BTreeSet<StorePath>,
     ) -> Result<(BTreeSet<StorePath>, Vec<StorePath>), CatalogueError> {
-        let names: Vec<String> = roots.iter().map(ToString::to_string).collect();
-        let seeds = json_array(&names);
+        // The roots as a JSON array for `json_each`: a store path's base
+        // name is made of [A-Za-z0-9+-._?=] only (StorePath checks), so
+        // each is a JSON string as it is.
+        let quoted: Vec<String> = roots.iter().map(|r| format!("\"{r}\"")).collect();
+        let seeds = format!("[{}]", quoted.join(","));
         let mut st = self.conn.prepare_cached(
             "WITH RECURSIVE c(id) AS (
                  SELECT p.id FROM paths p WHERE p.path IN (SELECT value FROM json_each(?1))
@@ -713,29 +716,6 @@ impl Catalogue {
         tx.commit()?;
         Ok(())
     }
-}
-
-/// `names` as a JSON array of strings (store path base names need no
-/// escaping beyond what is done here).
-fn json_array(names: &[String]) -> String {
-    let mut out = String::from("[");
-    for (i, n) in names.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push('"');
-        for c in n.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-    }
-    out.push(']');
-    out
 }
 
 #[cfg(test)]
