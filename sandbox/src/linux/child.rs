@@ -14,8 +14,7 @@ use std::process::Command;
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::fs::{Mode, StatVfsMountFlags, statvfs};
 use rustix::mount::{
-    MountFlags, MountPropagationFlags, UnmountFlags, mount, mount_bind_recursive, mount_change,
-    mount_remount, unmount,
+    MountFlags, UnmountFlags, mount, mount_bind_recursive, mount_remount, unmount,
 };
 use rustix::process::{Resource, Rlimit, Signal, chroot, pivot_root, setsid};
 use rustix::thread::{Gid, Uid, set_no_new_privs, set_thread_gid, set_thread_uid};
@@ -66,12 +65,9 @@ fn setup_and_exec(spec: &BuildSpec, plan: &Plan, fds: &ChildFds) -> Result<Never
     rustix::system::setdomainname(b"(none)").context(|| "cannot set domain name".into())?;
 
     let root = spec.chroot_root.as_path();
-    // Mounts below a shared subtree would propagate to the host otherwise.
-    mount_change(
-        "/",
-        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
-    )
-    .context(|| "unable to make '/' private".into())?;
+    // Every mount here is private already: this namespace is a copy of the
+    // helper's, which made them so before cloning us (see `super::run`), so
+    // nothing mounted below propagates to the host.
     // pivot_root needs the new root to be a mount point; recursive, for the
     // scratch mounts on /etc and /dev.
     mount_bind_recursive(root, root).context(|| format!("unable to bind mount {}", q(root)))?;
