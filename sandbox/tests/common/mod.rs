@@ -34,7 +34,16 @@ impl TestStore {
         let busybox_dir = store.join("0c3qgq2vx4jqhnkbdf2fy2w6nlkp9vql-busybox");
         std::fs::create_dir_all(&busybox_dir).expect("store dir");
         let busybox = busybox_dir.join("busybox");
-        std::fs::copy("/bin/busybox", &busybox).expect("static busybox at /bin/busybox");
+        // Copied by `cp`, not in this process: tests run on several threads,
+        // and a helper forked by another one meanwhile would inherit our
+        // descriptor open for writing and keep it until its exec, so that
+        // executing busybox fails with ETXTBSY (seen once in ~100 runs).
+        let copied = std::process::Command::new("cp")
+            .arg("/bin/busybox")
+            .arg(&busybox)
+            .status()
+            .expect("cp");
+        assert!(copied.success(), "static busybox at /bin/busybox");
         TestStore {
             tmp,
             store,
