@@ -217,9 +217,8 @@ impl<L: DrvLoader> DrvHashResolver for DrvHashMemo<L> {
 
     fn drv_hash(&mut self, drv_path: &StorePath) -> Result<DrvHash, Self::Error> {
         if self.known(drv_path) {
-            if let Some(h) = self.cache.get(drv_path) {
-                return Ok(h.clone());
-            }
+            // `known` put it here if only the shared hashes had it.
+            return Ok(self.cache[drv_path].clone());
         }
         let mut stack = vec![self.frame(drv_path.clone())?];
         let mut on_stack = HashSet::from([drv_path.clone()]);
