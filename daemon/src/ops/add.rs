@@ -94,18 +94,26 @@ fn register_outputs(
         .map_err(|e| client_err(chain(&e)))
 }
 
-/// Called with an added path as soon as its name is known, before the
-/// store checks whether it is valid already: the connection's temp root
-/// (Nix's `addTempRoot` before `isValidPath`), so the collector cannot
-/// delete an existing copy between that check and the client's use of it.
-type Root<'a> = &'a dyn Fn(&StorePath);
-
-/// Where an add lands: the store directory, and the temp-root hook.
+/// Where an add lands and for whom: the daemon's store directory and
+/// derivation hashes, and the connection whose temp root an added path
+/// becomes as soon as its name is known, before the store checks whether it
+/// is valid already (Nix's `addTempRoot` before `isValidPath`), so the
+/// collector cannot delete an existing copy between that check and the
+/// client's use of it.
 #[derive(Clone, Copy)]
 struct AddCx<'a> {
-    sd: &'a StoreDir,
-    root: Root<'a>,
-    hashes: &'a Arc<SharedDrvHashes>,
+    shared: &'a Shared,
+    conn: u64,
+}
+
+impl AddCx<'_> {
+    fn sd(&self) -> &StoreDir {
+        &self.shared.store_dir
+    }
+
+    fn root(&self, path: &StorePath) {
+        self.shared.add_temp_root(self.conn, path.clone());
+    }
 }
 
 /// What a content-addressed path added from a client's data is registered
@@ -142,16 +150,16 @@ fn add_flat(
     ca: ContentAddress,
     refs: BTreeSet<StorePath>,
 ) -> Result<PathRecord, OpError> {
-    let AddCx { sd, root, hashes } = cx;
+    let sd = cx.sd();
     let path = sd
         .make_path_from_ca(name, &ca, &refs, false)
         .map_err(|e| client_err(e.to_string()))?;
-    root(&path);
+    cx.root(&path);
     if let Some(rec) = valid_already(st, &path)? {
         return Ok(rec);
     }
     let drv = if matches!(ca, ContentAddress::Text(_)) && path.is_derivation() {
-        Some(validate_drv(st, sd, hashes, &path, data)?)
+        Some(validate_drv(st, sd, &cx.shared.drv_hashes, &path, data)?)
     } else {
         None
     };
@@ -213,7 +221,7 @@ fn add_spooled_flat(
     spooled: Spooled,
     refs: BTreeSet<StorePath>,
 ) -> Result<PathRecord, OpError> {
-    let AddCx { sd, root, .. } = cx;
+    let sd = cx.sd();
     let ca = ContentAddress::Fixed {
         method: FileIngestionMethod::Flat,
         hash: spooled.hash,
@@ -221,7 +229,7 @@ fn add_spooled_flat(
     let path = sd
         .make_path_from_ca(name, &ca, &refs, false)
         .map_err(|e| client_err(e.to_string()))?;
-    root(&path);
+    cx.root(&path);
     if let Some(rec) = valid_already(st, &path)? {
         return Ok(rec);
     }
@@ -243,7 +251,7 @@ fn add_dump(
     refs: BTreeSet<StorePath>,
     mut rx: ChannelReader,
 ) -> Result<PathRecord, OpError> {
-    let AddCx { sd, root, .. } = cx;
+    let sd = cx.sd();
     match method {
         ContentAddressMethod::Text => {
             if algo != HashAlgo::Sha256 {
@@ -286,7 +294,7 @@ fn add_dump(
                             path: name.to_owned(),
                             source: Box::new(e),
                         })?;
-                root(&path);
+                cx.root(&path);
                 Ok(local_ca(path, refs.clone(), ca))
             })
             .map_err(store_err)
@@ -307,17 +315,14 @@ pub async fn add_to_store(
 ) -> Result<(), OpError> {
     let (tx, rx) = payload::channel();
     let store = s.store()?;
-    let sd = s.shared.store_dir.clone();
     let (shared, conn) = (s.shared.clone(), s.id);
     let work = tokio::task::spawn_blocking(move || {
         let mut st = store.lock().expect("store lock");
-        let root = |p: &StorePath| shared.add_temp_root(conn, p.clone());
         add_dump(
             &mut st,
             AddCx {
-                sd: &sd,
-                root: &root,
-                hashes: &shared.drv_hashes,
+                shared: &shared,
+                conn,
             },
             &name,
             method,
@@ -354,11 +359,9 @@ pub async fn add_to_store_legacy(
     };
     let (tx, rx) = payload::channel();
     let store = s.store()?;
-    let sd = s.shared.store_dir.clone();
     let (shared, conn) = (s.shared.clone(), s.id);
     let work = tokio::task::spawn_blocking(move || {
         let mut st = store.lock().expect("store lock");
-        let root = |p: &StorePath| shared.add_temp_root(conn, p.clone());
         if method == FileIngestionMethod::Flat {
             // The NAR must be a single regular file whose contents are used.
             let bad = |e: nix_formats::nar::ReadError| client_err(chain(&e));
@@ -373,18 +376,16 @@ pub async fn add_to_store_legacy(
             let spooled = spool(&st, algo, &mut nar)?;
             nar.skip_rest().map_err(bad)?;
             let cx = AddCx {
-                sd: &sd,
-                root: &root,
-                hashes: &shared.drv_hashes,
+                shared: &shared,
+                conn,
             };
             return add_spooled_flat(&mut st, cx, &name, spooled, BTreeSet::new());
         }
         add_dump(
             &mut st,
             AddCx {
-                sd: &sd,
-                root: &root,
-                hashes: &shared.drv_hashes,
+                shared: &shared,
+                conn,
             },
             &name,
             ContentAddressMethod::Fixed(method),
@@ -405,18 +406,15 @@ pub async fn add_text_to_store(
     text: Vec<u8>,
     refs: BTreeSet<StorePath>,
 ) -> Result<(), OpError> {
-    let sd = s.shared.store_dir.clone();
     let conn = s.id;
     let t = std::time::Instant::now();
     let rec = s
         .blocking(move |st, shared| {
-            let root = |p: &StorePath| shared.add_temp_root(conn, p.clone());
             add_flat(
                 st,
                 AddCx {
-                    sd: &sd,
-                    root: &root,
-                    hashes: &shared.drv_hashes,
+                    shared,
+                    conn,
                 },
                 &name,
                 &text,
