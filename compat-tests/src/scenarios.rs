@@ -77,6 +77,18 @@ fn chain() -> Scenario {
     .step(Step::sh("requisites", "nix-store -q --requisites result"))
     .step(Step::sh("tree", "nix-store -q --tree result"))
     .step(Step::sh("run", "sh $(tail -n1 result)"))
+    // Instantiating again sends every .drv once more, valid already now;
+    // their records, hashes and outputs stay what they were.
+    .step(Step::sh(
+        "instantiate-again",
+        "nix-instantiate chain.nix -A c",
+    ))
+    .step(Step::sh(
+        "drv-records",
+        "for d in $(nix-store -q --requisites $(nix-instantiate chain.nix -A c) | grep '\\.drv$'); \
+         do nix-store -q --hash $d; nix-store -q --outputs $d; done",
+    ))
+    .step(Step::sh("build-again", "nix-build chain.nix -A c"))
 }
 
 fn multi_output() -> Scenario {

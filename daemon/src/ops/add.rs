@@ -412,10 +412,7 @@ pub async fn add_text_to_store(
         .blocking(move |st, shared| {
             add_flat(
                 st,
-                AddCx {
-                    shared,
-                    conn,
-                },
+                AddCx { shared, conn },
                 &name,
                 &text,
                 ContentAddress::Text(Hash::sha256(&text)),
