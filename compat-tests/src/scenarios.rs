@@ -404,6 +404,14 @@ fn store_add() -> Scenario {
         "fixed-recursive",
         "nix-store --add-fixed --recursive sha256 srcdir",
     ))
+    .step(Step::sh(
+        "fixed-recursive-sha1",
+        "nix-store --add-fixed --recursive sha1 srcdir",
+    ))
+    .step(Step::sh(
+        "fixed-recursive-sha512",
+        "nix-store --add-fixed --recursive sha512 srcdir/bin",
+    ))
     .step(Step::sh("again", "nix-store --add srcdir/hello.txt"))
     .step(Step::sh(
         "hash",

@@ -523,3 +523,51 @@ fn import_paths_pulls_an_export_stream() {
     assert!(c.recv(|d| d.bool()));
     c.assert_drained();
 }
+
+/// AddToStore with a recursive (NAR) content address: the path is made
+/// from the hash of the NAR in the requested algorithm — sha256 is the
+/// NAR hash itself, any other is hashed separately — and the recorded NAR
+/// hash is always the NAR's sha256.
+#[test]
+fn recursive_adds_name_the_path_by_the_requested_algorithm() {
+    use nix_formats::content_address::FileIngestionMethod;
+    let daemon = Daemon::start();
+    let sd = StoreDir::default();
+    let (mut c, _) = connect(&daemon.socket, NIX_2_24);
+    c.send(&Request::SetOptions(ClientSettings::default()));
+    c.until_last();
+    let nar = file_nar(b"hashed in more than one way\n");
+    for algo in [
+        HashAlgo::Sha256,
+        HashAlgo::Sha1,
+        HashAlgo::Sha512,
+        HashAlgo::Md5,
+    ] {
+        c.send(&Request::AddToStore {
+            name: "recursive".into(),
+            method: ContentAddressMethod::Fixed(FileIngestionMethod::Recursive),
+            algo,
+            references: BTreeSet::new(),
+            repair: false,
+        });
+        let mut framed = Vec::new();
+        let mut frames = FrameEncoder::new(16);
+        frames.write(&mut framed, &nar);
+        frames.finish(&mut framed);
+        c.send_raw(&framed);
+        c.until_last();
+        let added = c.recv(nix_formats::wire::ValidPathInfo::decode);
+        c.assert_drained();
+        let ca = ContentAddress::Fixed {
+            method: FileIngestionMethod::Recursive,
+            hash: Hash::of_bytes(algo, &nar),
+        };
+        let expected = sd
+            .make_path_from_ca("recursive", &ca, &BTreeSet::new(), false)
+            .expect("a valid name");
+        assert_eq!(added.path, expected, "{algo}");
+        assert_eq!(added.info.ca, Some(ca), "{algo}");
+        assert_eq!(added.info.nar_hash, Hash::sha256(&nar), "{algo}");
+        assert_eq!(added.info.nar_size, nar.len() as u64, "{algo}");
+    }
+}

@@ -276,14 +276,14 @@ fn add_dump(
             add_spooled_flat(st, cx, name, spooled, refs)
         }
         ContentAddressMethod::Fixed(FileIngestionMethod::Recursive) => {
-            let tap = HashTap::new(algo);
-            rx.tap(tap.clone());
+            // A sha256 content address is the NAR hash the import computes
+            // anyway; other algorithms hash the stream a second time.
+            let tap = (algo != HashAlgo::Sha256).then(|| HashTap::new(algo));
+            if let Some(tap) = &tap {
+                rx.tap(tap.clone());
+            }
             st.add_nar_with(&mut rx, name, |imp| {
-                let hash = if algo == HashAlgo::Sha256 {
-                    imp.nar_hash
-                } else {
-                    tap.current()
-                };
+                let hash = tap.as_ref().map_or(imp.nar_hash, HashTap::current);
                 let ca = ContentAddress::Fixed {
                     method: FileIngestionMethod::Recursive,
                     hash,
