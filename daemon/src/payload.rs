@@ -2,7 +2,7 @@
 //! STDERR_READ) from the async socket to the synchronous store code that
 //! consumes it on a blocking thread, through a bounded channel: memory stays
 //! at a few chunks whatever the upload's size (at most [`CHANNEL_DEPTH`]
-//! chunks of at most [`UPLOAD_CHUNK`] (framed) or [`READ_CHUNK`] (pulled)
+//! chunks of at most [`UPLOAD_CHUNK`] (framed) or [`PULL_CHUNK`] (pulled)
 //! bytes in flight, however large the frames a client announces).
 //!
 //! When the consumer fails, the rest of the stream is still read and
@@ -23,6 +23,12 @@ use crate::io::{READ_CHUNK, Wire, WireIoError};
 
 /// Chunks in flight between the socket and the consumer.
 const CHANNEL_DEPTH: usize = 8;
+
+/// What one STDERR_READ asks for. Each is a round trip through the client
+/// while the consumer waits (it asks only when it needs more, never past
+/// the stream's end, which the client would take as an error), so few
+/// large ones: the client answers with what its source has, up to this.
+const PULL_CHUNK: usize = 1 << 20;
 
 /// The socket's end of an upload.
 #[derive(Debug)]
@@ -158,8 +164,8 @@ impl BufRead for ChannelReader {
     }
 }
 
-/// Where an upload's NAR comes from: the socket (through a channel), or a
-/// file it was spooled to first.
+/// What an upload's NAR is read from ([`ChannelReader`]: the socket,
+/// through a channel).
 pub trait Upload: BufRead {
     /// Whether the client sends only what is asked for (STDERR_READ), so
     /// that looking past the data's end would ask it for more than it has.
@@ -177,15 +183,6 @@ impl Upload for ChannelReader {
     fn stop(&self, why: String) {
         ChannelReader::stop(self, why);
     }
-}
-
-/// A spooled NAR: all there, nothing to stop.
-impl Upload for std::io::BufReader<std::fs::File> {
-    fn is_pulled(&self) -> bool {
-        false
-    }
-
-    fn stop(&self, _why: String) {}
 }
 
 /// `Read::read` for a `BufRead` that only implements the buffered half:
@@ -375,7 +372,7 @@ async fn send_chunk(tx: &mut Option<Sender>, chunk: &mut Vec<u8>) -> Result<(), 
 
 /// Serves a pulled upload (AddToStoreNar at protocol 1.21–1.22, ImportPaths):
 /// each time the consumer needs more, one STDERR_READ asks the client for
-/// up to [`READ_CHUNK`] bytes and its answer is passed on. Ends when the
+/// up to [`PULL_CHUNK`] bytes and its answer is passed on. Ends when the
 /// consumer is done (it drops its reader); returns the bytes received.
 /// An empty answer means the client has nothing more: the consumer then
 /// sees the stream end early. More than `limit` (the size the request
@@ -387,7 +384,7 @@ pub async fn pump_pulled(
     limit: Option<(u64, String)>,
 ) -> Result<u64, WireIoError> {
     let Puller { tx, mut demand } = puller;
-    let wanted = READ_CHUNK as u64;
+    let wanted = PULL_CHUNK as u64;
     let mut total = 0u64;
     while demand.recv().await.is_some() {
         nix_formats::wire::encode_into(&mut wire.out, cx, &StderrMsg::Read(wanted))

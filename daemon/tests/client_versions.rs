@@ -510,6 +510,36 @@ fn import_paths_pulls_an_export_stream() {
     }
     c.assert_drained();
 
+    // A damaged NAR inside the stream (a byte of its header changed): an
+    // error that says so, and the path it would have been is not valid.
+    let broken = sd
+        .make_text_path(
+            "imported-broken",
+            &Hash::sha256(b"broken"),
+            &BTreeSet::new(),
+        )
+        .expect("a valid name");
+    let mut nar = file_nar(b"never valid");
+    nar[20] ^= 0x20;
+    let mut export = Vec::new();
+    let item = nix_formats::export::ExportItem {
+        nar,
+        path: broken.clone(),
+        references: BTreeSet::new(),
+        deriver: None,
+    };
+    nix_formats::export::write_export(&sd, &[item], &mut export).expect("an export stream");
+    c.send_raw(&27u64.to_le_bytes());
+    let (err, _) = serve_reads(&mut c, &export, 40_000);
+    assert!(
+        err.as_deref().is_some_and(|e| e.contains("bad archive")),
+        "{err:?}"
+    );
+    c.send(&Request::IsValidPath(broken));
+    c.until_last();
+    assert!(!c.recv(|d| d.bool()));
+    c.assert_drained();
+
     // Not an export stream: an error, and the session goes on.
     c.send_raw(&27u64.to_le_bytes());
     let (err, _) = serve_reads(&mut c, &7u64.to_le_bytes(), 8);

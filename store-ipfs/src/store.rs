@@ -317,16 +317,35 @@ impl Store {
         what: &str,
         describe: impl FnOnce(&crate::nar_dag::Imported) -> Result<NewPath, StoreError>,
     ) -> Result<Prepared, StoreError> {
-        let mut w = self.writer()?;
-        let imported = crate::nar_dag::import_nar(input, &mut w).map_err(|e| match e {
+        let nar = self.import_blocks(input).map_err(|e| match e {
             crate::nar_dag::ImportError::Sink(s) => s,
             other => StoreError::Nar {
                 path: what.to_owned(),
                 source: Box::new(other),
             },
         })?;
-        let written = w.finish()?;
-        let meta = describe(&imported)?;
+        let meta = describe(&nar.imported)?;
+        self.describe(nar, meta)
+    }
+
+    /// Imports a NAR into blocks (temp-pinned) before anything about the
+    /// path is known: its blocks do not depend on it. For streams that name
+    /// the path after its NAR (`nix-store --export`'s); [`Store::describe`]
+    /// then makes it a [`Prepared`] path.
+    pub fn import_blocks(
+        &self,
+        input: impl std::io::BufRead,
+    ) -> Result<ImportedNar, crate::nar_dag::ImportError<StoreError>> {
+        let mut w = self.writer().map_err(crate::nar_dag::ImportError::Sink)?;
+        let imported = crate::nar_dag::import_nar(input, &mut w)?;
+        let written = w.finish().map_err(crate::nar_dag::ImportError::Sink)?;
+        Ok(ImportedNar { written, imported })
+    }
+
+    /// The record of an imported NAR's path: `meta`'s hash and size, if
+    /// it gives them, must be the NAR's.
+    pub fn describe(&self, nar: ImportedNar, meta: NewPath) -> Result<Prepared, StoreError> {
+        let ImportedNar { written, imported } = nar;
         let shown = meta.path.to_string();
         if let Some(h) = meta.nar_hash {
             if h != imported.nar_hash {
@@ -402,6 +421,14 @@ impl Store {
         drop(paths);
         Ok(out)
     }
+}
+
+/// A NAR whose blocks are written (and temp-pinned), for a path not
+/// known yet ([`Store::import_blocks`]).
+#[derive(Debug)]
+pub struct ImportedNar {
+    written: Written,
+    pub imported: crate::nar_dag::Imported,
 }
 
 /// A path whose blocks are written (and temp-pinned) but which is not

@@ -9,6 +9,8 @@
 //! registered before all of it has arrived and been checked: a `.drv` is
 //! validated from its blocks before its path becomes valid, and a NAR
 //! longer than the size its uploader declared ends the connection.
+//! ImportPaths streams each NAR into blocks before the export stream names
+//! its path (blocks do not depend on it), then registers it.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, Read, Seek, Write};
@@ -21,7 +23,8 @@ use nix_formats::signature::{PublicKey, fingerprint};
 use nix_formats::store_path::{StoreDir, StorePath};
 use nix_formats::wire::{ProtocolVersion, ValidPathInfo, WireContext, WireDecode};
 use store_ipfs::catalogue::PathRecord;
-use store_ipfs::store::{NewPath, Store, StoreError};
+use store_ipfs::nar_dag::ImportError;
+use store_ipfs::store::{NewPath, Prepared, Store, StoreError};
 
 use super::query::to_wire_info;
 use super::read_derivation;
@@ -533,6 +536,19 @@ fn add_with_info(
         r
     }
     .map_err(store_err)?;
+    commit_with_info(st, shared, prepared)
+}
+
+/// Registers a prepared path, validating it first if it is a `.drv` (read
+/// back from its new blocks) and recording the derivation's outputs.
+fn commit_with_info(
+    st: &mut Store,
+    shared: &Shared,
+    prepared: Prepared,
+) -> Result<PathRecord, OpError> {
+    let sd = &shared.store_dir;
+    let path = prepared.rec.path.clone();
+    let shown = sd.display(&path);
     let drv = if path.is_derivation() {
         if prepared.rec.nar_size > MAX_TEXT + 1024 {
             return Err(client_err(format!(
@@ -692,7 +708,13 @@ pub async fn import_paths(s: &mut Session) -> Result<(), OpError> {
                     ));
                 }
             }
-            let nar = spool_nar(&st, &mut rx)?;
+            // The blocks go straight into the store (temp-pinned): they do
+            // not depend on the path, which the stream names after them.
+            let nar = st.import_blocks(&mut rx).map_err(|e| match e {
+                ImportError::Nar(e) => client_err(format!("bad archive: {}", chain(&e))),
+                ImportError::Dir(e) => client_err(chain(&e)),
+                ImportError::Sink(e) => store_err(e),
+            })?;
             if read_wire(&mut rx, &item_cx, |d| d.u64())? != nix_formats::export::EXPORT_MAGIC {
                 return Err(client_err("Nix archive cannot be imported; wrong format"));
             }
@@ -703,15 +725,30 @@ pub async fn import_paths(s: &mut Session) -> Result<(), OpError> {
                 // A legacy signature: read and ignored, as Nix does.
                 read_wire(&mut rx, &item_cx, |d| d.bytes("legacy signature"))?;
             }
-            let mut info = nix_formats::wire::UnkeyedValidPathInfo::new(nar.hash, nar.size);
+            let (nar_hash, nar_size) = (nar.imported.nar_hash, nar.imported.nar_size);
+            let mut info = nix_formats::wire::UnkeyedValidPathInfo::new(nar_hash, nar_size);
             info.references = references;
             info.deriver = deriver;
             let info = ValidPathInfo {
                 path: path.clone(),
                 info,
             };
-            let mut file = std::io::BufReader::with_capacity(IMPORT_BUFFER, nar.file);
-            add_with_info(&mut st, &shared, who, info, &mut file)?;
+            if !who.trusted || !who.dont_check_sigs {
+                check_untrusted(&shared, &info, who.wording)?;
+            }
+            shared.add_temp_root(who.conn, path.clone());
+            let meta = NewPath {
+                path: path.clone(),
+                references: info.info.references,
+                deriver: info.info.deriver,
+                ultimate: false,
+                sigs: info.info.sigs,
+                ca: info.info.ca,
+                nar_hash: Some(nar_hash),
+                nar_size: Some(nar_size),
+            };
+            let prepared = st.describe(nar, meta).map_err(store_err)?;
+            commit_with_info(&mut st, &shared, prepared)?;
             added.push(path);
         }
     });
@@ -723,76 +760,6 @@ pub async fn import_paths(s: &mut Session) -> Result<(), OpError> {
         .map(|p| s.shared.store_dir.display(p))
         .collect();
     s.reply(&shown)
-}
-
-/// Copies one NAR from `input` (read to its last byte and no further) to
-/// an unnamed temporary file, with its SHA-256 and size.
-fn spool_nar(st: &Store, input: &mut impl BufRead) -> Result<Spooled, OpError> {
-    struct Tee<'a, R> {
-        inner: &'a mut R,
-        file: &'a mut std::fs::File,
-        hasher: nix_formats::hash::Hasher,
-        size: u64,
-        failed: Option<std::io::Error>,
-    }
-    impl<R: BufRead> Read for Tee<'_, R> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            payload::read_buffered(self, buf)
-        }
-    }
-    impl<R: BufRead> BufRead for Tee<'_, R> {
-        fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-            self.inner.fill_buf()
-        }
-        fn consume(&mut self, amt: usize) {
-            if let Ok(b) = self.inner.fill_buf() {
-                let b = &b[..amt.min(b.len())];
-                self.hasher.update(b);
-                self.size += b.len() as u64;
-                if self.failed.is_none() {
-                    if let Err(e) = self.file.write_all(b) {
-                        self.failed = Some(e);
-                    }
-                }
-            }
-            self.inner.consume(amt);
-        }
-    }
-    let dir = st.state();
-    let io_err =
-        |e: std::io::Error| client_err(format!("spooling an upload to '{}': {e}", dir.display()));
-    let mut file = tempfile::tempfile_in(dir).map_err(io_err)?;
-    let mut tee = Tee {
-        inner: input,
-        file: &mut file,
-        hasher: nix_formats::hash::Hasher::new(HashAlgo::Sha256),
-        size: 0,
-        failed: None,
-    };
-    let mut nar = nix_formats::nar::NarReader::new(&mut tee);
-    loop {
-        match nar.next_event() {
-            Ok(nix_formats::nar::Event::End) => break,
-            Ok(_) => {}
-            Err(e) => return Err(client_err(format!("bad archive: {}", chain(&e)))),
-        }
-    }
-    drop(nar);
-    let Tee {
-        hasher,
-        size,
-        failed,
-        ..
-    } = tee;
-    if let Some(e) = failed {
-        return Err(io_err(e));
-    }
-    file.rewind().map_err(io_err)?;
-    Ok(Spooled {
-        file,
-        size,
-        hash: hasher.finish(),
-    })
 }
 
 pub async fn add_signatures(
