@@ -146,6 +146,14 @@ impl Catalogue {
     }
 
     /// Whether a durable copy of the block is recorded.
+    /// A number that differs between two calls on this connection if
+    /// another connection (or process) committed anything in between.
+    pub fn data_version(&self) -> Result<i64, CatalogueError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     pub fn has_block(&self, cid: &Cid) -> Result<bool, CatalogueError> {
         let mut st = self
             .conn
@@ -251,6 +259,9 @@ impl Catalogue {
             added += 1;
         }
         tx.commit()?;
+        if added > 0 {
+            crate::changes::paths_changed();
+        }
         Ok(added)
     }
 
@@ -477,6 +488,7 @@ impl Catalogue {
             }
         }
         tx.commit()?;
+        crate::changes::paths_changed();
         Ok(())
     }
 
@@ -512,6 +524,7 @@ impl Catalogue {
             params![name, root.to_bytes()],
         )?;
         tx.commit()?;
+        crate::changes::paths_changed();
         Ok(true)
     }
 
@@ -554,6 +567,7 @@ impl Catalogue {
             }
         }
         tx.commit()?;
+        crate::changes::paths_changed();
         Ok(())
     }
 

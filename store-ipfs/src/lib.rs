@@ -15,6 +15,7 @@
 
 pub mod blocks;
 pub mod catalogue;
+pub mod changes;
 pub mod dag;
 pub mod fuse;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -9,7 +9,8 @@
 //! Content never changes, so the kernel may cache everything: entries and
 //! attributes get long timeouts, files are cached (`FOPEN_KEEP_CACHE`, or
 //! no open round trip at all when passthrough is unavailable), and listings
-//! of directories below the root stay in the kernel's cache. A
+//! stay in the kernel's cache — in the store view with no `opendir` round
+//! trip at all, its root's listing dropped whenever paths come or go. A
 //! file that is exactly one raw block is its block file, opened in FUSE
 //! passthrough mode where the kernel allows it, so reads and `mmap` bypass
 //! this process. Every block is verified against its CID once per mount
@@ -65,6 +66,10 @@ pub struct StoreFs {
     pins: Pins,
     passthrough: AtomicBool,
     backing: Mutex<HashMap<u64, (BackingId, u32)>>,
+    /// The store view root's modification time, and the catalogue's data
+    /// version it stands for: a new version (paths came or went) gets a
+    /// later time (see [`StoreFs::root_attr`]).
+    root_stamp: Mutex<(Option<i64>, SystemTime)>,
 }
 
 fn errno(e: &DagError) -> Errno {
@@ -143,11 +148,28 @@ impl StoreFs {
             pins: Pins::new(state),
             passthrough: AtomicBool::new(false),
             backing: Mutex::default(),
+            root_stamp: Mutex::new((None, UNIX_EPOCH + Duration::from_secs(1))),
         })
     }
 
+    /// The root's attributes. The store view's root is modified whenever
+    /// the catalogue has changed since the last time they were asked for:
+    /// the kernel keeps the root's listing until it sees a new time (or is
+    /// told, [`crate::changes`]), at most [`ROOT_TTL`] after a change made
+    /// by another process.
     fn root_attr(&self) -> FileAttr {
-        attr(ROOT, &Kind::Directory)
+        let mut a = attr(ROOT, &Kind::Directory);
+        if let Some(cat) = &self.catalogue {
+            let version = cat.lock().expect("catalogue lock").data_version().ok();
+            let mut stamp = self.root_stamp.lock().expect("root stamp lock");
+            if version.is_none() || stamp.0 != version {
+                let now = SystemTime::now();
+                let later = stamp.1 + Duration::from_micros(1);
+                *stamp = (version, now.max(later));
+            }
+            (a.mtime, a.ctime) = (stamp.1, stamp.1);
+        }
+        a
     }
 
     /// The root directory's child called `name`, if any.
@@ -303,6 +325,12 @@ impl Filesystem for StoreFs {
             .add_capabilities(InitFlags::FUSE_CACHE_SYMLINKS | InitFlags::FUSE_PARALLEL_DIROPS);
         // Listings always come with attributes (see `readdirplus`).
         let _ = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS);
+        if self.view == View::StoreDir {
+            // A cached listing of the root is checked against the root's
+            // modification time each time it is read from the start, with
+            // the root's attributes asked for again once they time out.
+            let _ = config.add_capabilities(InitFlags::FUSE_AUTO_INVAL_DATA);
+        }
         self.passthrough.store(
             config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok(),
             Ordering::Relaxed,
@@ -414,9 +442,19 @@ impl Filesystem for StoreFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        if self.view == View::StoreDir {
+            // No opendir round trips at all: answering ENOSYS makes the
+            // kernel stop sending them for this mount and keep every
+            // listing cached (`FOPEN_CACHE_DIR`), which a tree walk (the
+            // Nix client's `--export` reads the store directory itself)
+            // would otherwise pay once per directory. Below the root
+            // nothing changes; the root's cached listing is dropped when
+            // paths come or go (`root_attr`, `crate::changes`).
+            return reply.error(Errno::ENOSYS);
+        }
         // Directories below the root never change: let the kernel keep their
-        // listings in its cache. The store view's root changes as paths come
-        // and go, so it is listed afresh each time.
+        // listings in its cache. The CID view's root (the pins) is listed
+        // afresh each time.
         let flags = if ino.0 == ROOT {
             FopenFlags::empty()
         } else {
@@ -537,11 +575,21 @@ type Listed = (u64, Option<Kind>, Vec<u8>);
 
 /// A view mounted in the background: unmounted when dropped or by
 /// [`Mount::umount_and_join`].
-#[derive(Debug)]
 pub struct Mount {
     session: fuser::BackgroundSession,
     /// The mount's `/dev/fuse` descriptor (a duplicate), for notifications.
     dev: std::sync::Arc<std::os::fd::OwnedFd>,
+    /// The store view's subscription to [`crate::changes`], which drops
+    /// the root's cached listing; it ends with the mount.
+    _listening: Option<std::sync::Arc<crate::changes::Listener>>,
+}
+
+impl std::fmt::Debug for Mount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mount")
+            .field("dev", &self.dev)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Mount {
@@ -586,9 +634,15 @@ pub fn mount(
         .try_clone_to_owned()
         .map_err(at())?;
     let session = session.spawn().map_err(at())?;
+    let dev = std::sync::Arc::new(dev);
+    let listening = (view == View::StoreDir).then(|| {
+        let root = RootInvalidator { dev: dev.clone() };
+        crate::changes::subscribe(std::sync::Arc::new(move || root.relist()))
+    });
     Ok(Mount {
         session,
-        dev: std::sync::Arc::new(dev),
+        dev,
+        _listening: listening,
     })
 }
 
@@ -597,6 +651,9 @@ pub fn mount(
 /// and its subtree at once instead).
 const NOTIFY_INVAL_ENTRY: i32 = 3;
 const EXPIRE_ONLY: u32 = 1;
+/// `FUSE_NOTIFY_INVAL_INODE`: an inode's attributes and cached pages (for a
+/// directory, its cached listing).
+const NOTIFY_INVAL_INODE: i32 = 2;
 
 /// Tells the kernel that a root entry of the store view stopped being
 /// listed (deleted, or a leftover removed), so that it is gone at once
@@ -633,6 +690,23 @@ impl RootInvalidator {
         msg.push(0);
         // ENOENT (nothing cached) is the common case; any other error only
         // leaves the entry until its timeout runs out.
+        let _ = rustix::io::write(&*self.dev, &msg);
+    }
+
+    /// Drops the root's cached listing (and attributes): the next listing
+    /// asks the view.
+    pub fn relist(&self) {
+        let len = 16 + 24;
+        let mut msg = Vec::with_capacity(len);
+        msg.extend_from_slice(&(len as u32).to_ne_bytes());
+        msg.extend_from_slice(&NOTIFY_INVAL_INODE.to_ne_bytes());
+        msg.extend_from_slice(&0u64.to_ne_bytes());
+        // fuse_notify_inval_inode_out: inode, offset 0, length 0 (all).
+        msg.extend_from_slice(&ROOT.to_ne_bytes());
+        msg.extend_from_slice(&0i64.to_ne_bytes());
+        msg.extend_from_slice(&0i64.to_ne_bytes());
+        // ENOENT: the kernel holds nothing for it; otherwise the root's
+        // modification time still tells it, after its timeout.
         let _ = rustix::io::write(&*self.dev, &msg);
     }
 }
