@@ -43,9 +43,14 @@ struct Args {
 fn detach_stale_mount(store_dir: &std::path::Path) -> Result<()> {
     let notconn =
         |e: &std::io::Error| e.raw_os_error() == Some(rustix::io::Errno::NOTCONN.raw_os_error());
-    // The kernel may still answer `stat` of the root from its attribute
-    // cache; opening the directory always asks the server.
-    let probe = std::fs::metadata(store_dir).and_then(|_| std::fs::read_dir(store_dir).map(drop));
+    // The kernel answers `stat` of the root, opening it and listing it
+    // from its caches; a name that was never looked up (absent names are not
+    // cached) always asks the server.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let absent = store_dir.join(format!(".pkgchain-probe-{}-{nanos}", std::process::id()));
+    let probe = std::fs::metadata(store_dir).and_then(|_| std::fs::symlink_metadata(&absent));
     match probe {
         Err(e) if notconn(&e) => {
             eprintln!(
@@ -69,9 +74,16 @@ fn main() -> Result<()> {
     let session = if args.no_mount {
         None
     } else {
-        detach_stale_mount(std::path::Path::new(&args.store_dir))?;
-        std::fs::create_dir_all(&args.store_dir)
-            .with_context(|| format!("creating '{}'", args.store_dir))?;
+        let dir = std::path::Path::new(&args.store_dir);
+        detach_stale_mount(dir)?;
+        if std::fs::create_dir_all(dir).is_err() {
+            // A server that was still going away when it was probed (a
+            // daemon killed just before this one started) leaves a stale
+            // mount that only shows now.
+            detach_stale_mount(dir)?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating '{}'", args.store_dir))?;
+        }
         Some(
             mount(
                 &args.state_dir,
