@@ -145,7 +145,6 @@ impl Catalogue {
         Ok(Catalogue { conn })
     }
 
-    /// Whether a durable copy of the block is recorded.
     /// A number that differs between two calls on this connection if
     /// another connection (or process) committed anything in between.
     pub fn data_version(&self) -> Result<i64, CatalogueError> {
@@ -154,6 +153,7 @@ impl Catalogue {
             .query_row("PRAGMA data_version", [], |r| r.get(0))?)
     }
 
+    /// Whether a durable copy of the block is recorded.
     pub fn has_block(&self, cid: &Cid) -> Result<bool, CatalogueError> {
         let mut st = self
             .conn
