@@ -676,37 +676,38 @@ impl RootInvalidator {
         let Ok(namelen) = u32::try_from(name.len()) else {
             return;
         };
-        let len = 16 + 16 + name.len() + 1;
-        let mut msg = Vec::with_capacity(len);
-        // fuse_out_header: len, error (the notification code), unique = 0.
-        msg.extend_from_slice(&(len as u32).to_ne_bytes());
-        msg.extend_from_slice(&NOTIFY_INVAL_ENTRY.to_ne_bytes());
-        msg.extend_from_slice(&0u64.to_ne_bytes());
         // fuse_notify_inval_entry_out: parent, namelen, flags; the name.
-        msg.extend_from_slice(&ROOT.to_ne_bytes());
-        msg.extend_from_slice(&namelen.to_ne_bytes());
-        msg.extend_from_slice(&EXPIRE_ONLY.to_ne_bytes());
-        msg.extend_from_slice(name);
-        msg.push(0);
+        let mut body = Vec::with_capacity(16 + name.len() + 1);
+        body.extend_from_slice(&ROOT.to_ne_bytes());
+        body.extend_from_slice(&namelen.to_ne_bytes());
+        body.extend_from_slice(&EXPIRE_ONLY.to_ne_bytes());
+        body.extend_from_slice(name);
+        body.push(0);
         // ENOENT (nothing cached) is the common case; any other error only
         // leaves the entry until its timeout runs out.
-        let _ = rustix::io::write(&*self.dev, &msg);
+        self.notify(NOTIFY_INVAL_ENTRY, &body);
     }
 
     /// Drops the root's cached listing (and attributes): the next listing
     /// asks the view.
     pub fn relist(&self) {
-        let len = 16 + 24;
-        let mut msg = Vec::with_capacity(len);
-        msg.extend_from_slice(&(len as u32).to_ne_bytes());
-        msg.extend_from_slice(&NOTIFY_INVAL_INODE.to_ne_bytes());
-        msg.extend_from_slice(&0u64.to_ne_bytes());
         // fuse_notify_inval_inode_out: inode, offset 0, length 0 (all).
-        msg.extend_from_slice(&ROOT.to_ne_bytes());
-        msg.extend_from_slice(&0i64.to_ne_bytes());
-        msg.extend_from_slice(&0i64.to_ne_bytes());
+        let mut body = [0u8; 24];
+        body[..8].copy_from_slice(&ROOT.to_ne_bytes());
         // ENOENT: the kernel holds nothing for it; otherwise the root's
         // modification time still tells it, after its timeout.
+        self.notify(NOTIFY_INVAL_INODE, &body);
+    }
+
+    /// Sends a notification: `fuse_out_header` (length, the code in the
+    /// error field, unique 0), then `body`. Best effort (see the callers).
+    fn notify(&self, code: i32, body: &[u8]) {
+        let len = 16 + body.len();
+        let mut msg = Vec::with_capacity(len);
+        msg.extend_from_slice(&(len as u32).to_ne_bytes());
+        msg.extend_from_slice(&code.to_ne_bytes());
+        msg.extend_from_slice(&0u64.to_ne_bytes());
+        msg.extend_from_slice(body);
         let _ = rustix::io::write(&*self.dev, &msg);
     }
 }
