@@ -18,11 +18,10 @@ impl Listeners {
         Listeners(Mutex::new(Vec::new()))
     }
 
-    fn subscribe(&self, listener: Arc<Listener>) -> Arc<Listener> {
+    fn subscribe(&self, listener: &Arc<Listener>) {
         let mut all = self.0.lock().expect("listeners lock");
         all.retain(|l| l.strong_count() > 0);
-        all.push(Arc::downgrade(&listener));
-        listener
+        all.push(Arc::downgrade(listener));
     }
 
     fn notify(&self) {
@@ -42,9 +41,9 @@ impl Listeners {
 static LISTENERS: Listeners = Listeners::new();
 
 /// Calls `listener` after every change of the store paths, for as long as
-/// the returned handle lives.
-pub fn subscribe(listener: Arc<Listener>) -> Arc<Listener> {
-    LISTENERS.subscribe(listener)
+/// the caller keeps it.
+pub fn subscribe(listener: &Arc<Listener>) {
+    LISTENERS.subscribe(listener);
 }
 
 /// Tells every live listener that the store paths changed.
@@ -63,9 +62,10 @@ mod tests {
         let listeners = Listeners::new();
         let heard = Arc::new(AtomicUsize::new(0));
         let h = heard.clone();
-        let handle = listeners.subscribe(Arc::new(move || {
+        let handle: Arc<Listener> = Arc::new(move || {
             h.fetch_add(1, Ordering::SeqCst);
-        }));
+        });
+        listeners.subscribe(&handle);
         listeners.notify();
         listeners.notify();
         assert_eq!(heard.load(Ordering::SeqCst), 2);

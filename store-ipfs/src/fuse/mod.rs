@@ -637,7 +637,10 @@ pub fn mount(
     let dev = std::sync::Arc::new(dev);
     let listening = (view == View::StoreDir).then(|| {
         let root = RootInvalidator { dev: dev.clone() };
-        crate::changes::subscribe(std::sync::Arc::new(move || root.relist()))
+        let relist: std::sync::Arc<crate::changes::Listener> =
+            std::sync::Arc::new(move || root.relist());
+        crate::changes::subscribe(&relist);
+        relist
     });
     Ok(Mount {
         session,
