@@ -98,6 +98,12 @@ impl ChannelReader {
         self.hasher = Some(tap);
     }
 
+    /// Whether the client sends only what is asked for (STDERR_READ), so
+    /// that looking past the data's end would ask it for more than it has.
+    pub fn is_pulled(&self) -> bool {
+        self.demand.is_some()
+    }
+
     /// Bytes consumed so far.
     pub fn consumed(&self) -> u64 {
         self.consumed
@@ -161,27 +167,6 @@ impl BufRead for ChannelReader {
         }
         self.consumed += amt as u64;
         self.pos += amt;
-    }
-}
-
-/// What an upload's NAR is read from ([`ChannelReader`]: the socket,
-/// through a channel).
-pub trait Upload: BufRead {
-    /// Whether the client sends only what is asked for (STDERR_READ), so
-    /// that looking past the data's end would ask it for more than it has.
-    fn is_pulled(&self) -> bool;
-
-    /// Ends the upload; see [`ChannelReader::stop`].
-    fn stop(&self, why: String);
-}
-
-impl Upload for ChannelReader {
-    fn is_pulled(&self) -> bool {
-        self.demand.is_some()
-    }
-
-    fn stop(&self, why: String) {
-        ChannelReader::stop(self, why);
     }
 }
 

@@ -28,7 +28,7 @@ use store_ipfs::store::{NewPath, Prepared, Store, StoreError};
 
 use super::query::to_wire_info;
 use super::read_derivation;
-use crate::payload::{self, ChannelReader, Declared, HashTap, Upload};
+use crate::payload::{self, ChannelReader, Declared, HashTap};
 use crate::session::{OpError, Session, chain, client_err};
 use crate::shared::Shared;
 use crate::wording::Wording;
@@ -487,6 +487,27 @@ impl Uploader {
     }
 }
 
+/// Checks an uploaded path's info as its uploader's trust requires, makes
+/// the path a temp root of the connection, and says what to register it
+/// with (the NAR must then match the info's hash and, if given, size).
+fn admit(shared: &Shared, who: Uploader, info: ValidPathInfo) -> Result<NewPath, OpError> {
+    if !who.trusted || !who.dont_check_sigs {
+        check_untrusted(shared, &info, who.wording)?;
+    }
+    shared.add_temp_root(who.conn, info.path.clone());
+    let declared = info.info.nar_size;
+    Ok(NewPath {
+        path: info.path,
+        references: info.info.references,
+        deriver: info.info.deriver,
+        ultimate: who.trusted && info.info.ultimate,
+        sigs: info.info.sigs,
+        ca: info.info.ca,
+        nar_hash: Some(info.info.nar_hash),
+        nar_size: (declared != 0).then_some(declared),
+    })
+}
+
 /// Imports one path with known info from `input`, reading at most the
 /// NAR size the info declares (if it declares one). Nothing is registered
 /// unless the whole NAR arrived and matched the info, and — for a `.drv` —
@@ -496,32 +517,11 @@ fn add_with_info(
     shared: &Shared,
     who: Uploader,
     info: ValidPathInfo,
-    input: &mut impl Upload,
+    input: &mut ChannelReader,
 ) -> Result<PathRecord, OpError> {
-    let Uploader {
-        conn,
-        trusted,
-        dont_check_sigs,
-        wording,
-    } = who;
-    let sd = &shared.store_dir;
-    if !trusted || !dont_check_sigs {
-        check_untrusted(shared, &info, wording)?;
-    }
-    let path = info.path.clone();
-    shared.add_temp_root(conn, path.clone());
-    let shown = sd.display(&path);
+    let shown = shared.store_dir.display(&info.path);
     let declared = info.info.nar_size;
-    let meta = NewPath {
-        path: path.clone(),
-        references: info.info.references,
-        deriver: info.info.deriver,
-        ultimate: trusted && info.info.ultimate,
-        sigs: info.info.sigs,
-        ca: info.info.ca,
-        nar_hash: Some(info.info.nar_hash),
-        nar_size: (declared != 0).then_some(declared),
-    };
+    let meta = admit(shared, who, info)?;
     let prepared = if declared == 0 {
         st.prepare_nar(&mut *input, &shown, |_| Ok(meta))
     } else {
@@ -725,28 +725,16 @@ pub async fn import_paths(s: &mut Session) -> Result<(), OpError> {
                 // A legacy signature: read and ignored, as Nix does.
                 read_wire(&mut rx, &item_cx, |d| d.bytes("legacy signature"))?;
             }
-            let (nar_hash, nar_size) = (nar.imported.nar_hash, nar.imported.nar_size);
-            let mut info = nix_formats::wire::UnkeyedValidPathInfo::new(nar_hash, nar_size);
+            let imported = nar.imported;
+            let mut info =
+                nix_formats::wire::UnkeyedValidPathInfo::new(imported.nar_hash, imported.nar_size);
             info.references = references;
             info.deriver = deriver;
             let info = ValidPathInfo {
                 path: path.clone(),
                 info,
             };
-            if !who.trusted || !who.dont_check_sigs {
-                check_untrusted(&shared, &info, who.wording)?;
-            }
-            shared.add_temp_root(who.conn, path.clone());
-            let meta = NewPath {
-                path: path.clone(),
-                references: info.info.references,
-                deriver: info.info.deriver,
-                ultimate: false,
-                sigs: info.info.sigs,
-                ca: info.info.ca,
-                nar_hash: Some(nar_hash),
-                nar_size: Some(nar_size),
-            };
+            let meta = admit(&shared, who, info)?;
             let prepared = st.describe(nar, meta).map_err(store_err)?;
             commit_with_info(&mut st, &shared, prepared)?;
             added.push(path);
