@@ -44,12 +44,9 @@ fn detach_stale_mount(store_dir: &std::path::Path) -> Result<()> {
     let notconn =
         |e: &std::io::Error| e.raw_os_error() == Some(rustix::io::Errno::NOTCONN.raw_os_error());
     // The kernel answers `stat` of the root, opening it and listing it
-    // from its caches; a name that was never looked up (absent names are not
-    // cached) always asks the server.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let absent = store_dir.join(format!(".pkgchain-probe-{}-{nanos}", std::process::id()));
+    // from its caches; looking up a name that is not there always asks the
+    // server (the view caches no absent names).
+    let absent = store_dir.join(".pkgchain-probe");
     let probe = std::fs::metadata(store_dir).and_then(|_| std::fs::symlink_metadata(&absent));
     match probe {
         Err(e) if notconn(&e) => {
