@@ -37,6 +37,38 @@ fn mounting() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The record to add `nar` with as the recursive fixed-output path `name`
+/// (no references).
+fn recursive_path(name: &str, nar: &[u8]) -> NewPath {
+    let path = StoreDir::default()
+        .make_fixed_output_path(
+            name,
+            FileIngestionMethod::Recursive,
+            &Hash::sha256(nar),
+            &BTreeSet::new(),
+            false,
+        )
+        .expect("path");
+    NewPath {
+        path,
+        references: BTreeSet::new(),
+        deriver: None,
+        ultimate: false,
+        sigs: BTreeSet::new(),
+        ca: None,
+        nar_hash: Some(Hash::sha256(nar)),
+        nar_size: Some(nar.len() as u64),
+    }
+}
+
+/// The names a directory lists.
+fn listed(dir: &Path) -> BTreeSet<String> {
+    fs::read_dir(dir)
+        .expect("readdir")
+        .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
 fn nix_dump(p: &Path) -> Vec<u8> {
     let out = Command::new("nix-store")
         .arg("--dump")
@@ -114,7 +146,6 @@ fn store_view_equals_nix_store_restore() {
     let t = tempfile::tempdir().expect("tempdir");
     let state = t.path().join("state");
     let mut store = Store::open(&state).expect("store");
-    let sd = StoreDir::default();
     let mut added = Vec::new();
     for src in make(&t.path().join("src")) {
         let nar = nix_dump(&src);
@@ -123,30 +154,9 @@ fn store_view_equals_nix_store_restore() {
             .expect("name")
             .to_string_lossy()
             .into_owned();
-        let path = sd
-            .make_fixed_output_path(
-                &name,
-                FileIngestionMethod::Recursive,
-                &Hash::sha256(&nar),
-                &BTreeSet::new(),
-                false,
-            )
-            .expect("path");
-        let rec = store
-            .add_nar(
-                nar.as_slice(),
-                NewPath {
-                    path: path.clone(),
-                    references: BTreeSet::new(),
-                    deriver: None,
-                    ultimate: false,
-                    sigs: BTreeSet::new(),
-                    ca: None,
-                    nar_hash: Some(Hash::sha256(&nar)),
-                    nar_size: Some(nar.len() as u64),
-                },
-            )
-            .expect("add_nar");
+        let meta = recursive_path(&name, &nar);
+        let path = meta.path.clone();
+        let rec = store.add_nar(nar.as_slice(), meta).expect("add_nar");
         assert_eq!(
             rec.root,
             add_path(&src, &mut store_ipfs::unixfs::NullSink::default())
@@ -158,12 +168,9 @@ fn store_view_equals_nix_store_restore() {
     let mnt = t.path().join("mnt");
     fs::create_dir(&mnt).expect("mkdir");
     let session = mount(&state, View::StoreDir, &mnt).expect("mount (needs root and /dev/fuse)");
-    let listed: BTreeSet<String> = fs::read_dir(&mnt)
-        .expect("readdir")
-        .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
-        .collect();
+    let names = listed(&mnt);
     for (path, nar) in &added {
-        assert!(listed.contains(&path.to_string()), "{path} listed");
+        assert!(names.contains(&path.to_string()), "{path} listed");
         let restored = t.path().join("restored").join(path.to_string());
         fs::create_dir_all(restored.parent().expect("parent")).expect("mkdir");
         nix_restore(nar, &restored);
@@ -250,20 +257,12 @@ fn leftovers_are_listed_and_served_but_not_valid() {
     let t = tempfile::tempdir().expect("tempdir");
     let state = t.path().join("state");
     let mut store = Store::open(&state).expect("store");
-    let sd = StoreDir::default();
     let half = t.path().join("half");
     fs::create_dir_all(&half).expect("mkdir");
     fs::write(half.join("part"), "written before the failure\n").expect("write");
     let nar = nix_dump(&half);
-    let path = sd
-        .make_fixed_output_path(
-            "half",
-            FileIngestionMethod::Recursive,
-            &Hash::sha256(&nar),
-            &BTreeSet::new(),
-            false,
-        )
-        .expect("path");
+    let meta = recursive_path("half", &nar);
+    let path = meta.path.clone();
     assert!(store.add_leftover(&path, nar.as_slice()).expect("leftover"));
     assert!(!store.catalogue.is_valid(&path).expect("query"));
     let root = store
@@ -281,13 +280,7 @@ fn leftovers_are_listed_and_served_but_not_valid() {
     let mnt = t.path().join("mnt");
     fs::create_dir(&mnt).expect("mkdir");
     let session = mount(&state, View::StoreDir, &mnt).expect("mount (needs root and /dev/fuse)");
-    let names = || -> BTreeSet<String> {
-        fs::read_dir(&mnt)
-            .expect("readdir")
-            .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
-            .collect()
-    };
-    assert!(names().contains(&path.to_string()));
+    assert!(listed(&mnt).contains(&path.to_string()));
     let served = mnt.join(path.to_string());
     assert_eq!(
         fs::read_to_string(served.join("part")).expect("read"),
@@ -305,25 +298,11 @@ fn leftovers_are_listed_and_served_but_not_valid() {
         !served.join("part").exists(),
         "nor is anything below it that the kernel had cached"
     );
-    assert!(!names().contains(&path.to_string()));
+    assert!(!listed(&mnt).contains(&path.to_string()));
 
     // Registering the path replaces a leftover; a valid path is never shadowed.
     assert!(store.add_leftover(&path, nar.as_slice()).expect("leftover"));
-    store
-        .add_nar(
-            nar.as_slice(),
-            NewPath {
-                path: path.clone(),
-                references: BTreeSet::new(),
-                deriver: None,
-                ultimate: false,
-                sigs: BTreeSet::new(),
-                ca: None,
-                nar_hash: Some(Hash::sha256(&nar)),
-                nar_size: Some(nar.len() as u64),
-            },
-        )
-        .expect("add_nar");
+    store.add_nar(nar.as_slice(), meta).expect("add_nar");
     assert_eq!(store.catalogue.leftover(&path).expect("query"), None);
     assert!(!store.add_leftover(&path, nar.as_slice()).expect("leftover"));
     assert!(store.catalogue.leftovers().expect("list").is_empty());
@@ -336,40 +315,14 @@ fn one_file_path(
     name: &str,
     contents: &str,
 ) -> (nix_formats::store_path::StorePath, Vec<u8>, NewPath) {
-    let sd = StoreDir::default();
     let mut nar = Vec::new();
     std::io::Read::read_to_end(
         &mut nix_formats::nar::regular_file_nar(false, contents.len() as u64, contents.as_bytes()),
         &mut nar,
     )
     .expect("an in-memory NAR");
-    let path = sd
-        .make_fixed_output_path(
-            name,
-            FileIngestionMethod::Recursive,
-            &Hash::sha256(&nar),
-            &BTreeSet::new(),
-            false,
-        )
-        .expect("path");
-    let meta = NewPath {
-        path: path.clone(),
-        references: BTreeSet::new(),
-        deriver: None,
-        ultimate: false,
-        sigs: BTreeSet::new(),
-        ca: None,
-        nar_hash: Some(Hash::sha256(&nar)),
-        nar_size: Some(nar.len() as u64),
-    };
-    (path, nar, meta)
-}
-
-fn listed(mnt: &Path) -> BTreeSet<String> {
-    fs::read_dir(mnt)
-        .expect("readdir")
-        .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
-        .collect()
+    let meta = recursive_path(name, &nar);
+    (meta.path.clone(), nar, meta)
 }
 
 /// Not a test of its own: the other process of
