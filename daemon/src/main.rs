@@ -95,9 +95,6 @@ fn main() -> Result<()> {
         .build()
         .context("starting tokio")?;
     let shared = Arc::new(Shared::new(args.state_dir.clone(), store_dir, settings));
-    if let Some(s) = &session {
-        shared.set_store_view(s.invalidator());
-    }
     daemon::ops::roots::init_state_dirs(&shared).with_context(|| {
         format!(
             "creating the state directories under '{}'",

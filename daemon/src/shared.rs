@@ -63,8 +63,6 @@ pub struct Shared {
     temp_roots: Mutex<TempRoots>,
     /// One lock per derivation being built, so each is built once.
     build_locks: Mutex<HashMap<StorePath, std::sync::Arc<tokio::sync::Mutex<()>>>>,
-    /// The mounted store view's cache invalidator, if we mounted it.
-    store_view: std::sync::OnceLock<store_ipfs::fuse::RootInvalidator>,
     /// Open stores the builds take turns with.
     pub stores: std::sync::Arc<StorePool>,
     /// Sandbox helpers started ahead of the builds that will use them.
@@ -183,7 +181,6 @@ impl Shared {
             next_conn: AtomicU64::new(1),
             temp_roots: Mutex::default(),
             build_locks: Mutex::default(),
-            store_view: std::sync::OnceLock::new(),
             stores: std::sync::Arc::new(StorePool::new(state_dir.clone())),
             helpers: std::sync::Arc::new(crate::build::helpers::Helpers::new(
                 crate::build::run::helper_path(),
@@ -192,22 +189,6 @@ impl Shared {
                 DRV_HASHES,
             )),
             state_dir,
-        }
-    }
-
-    /// Remembers the mounted store view, whose cached entries
-    /// [`Shared::forget_store_entries`] then drops.
-    pub fn set_store_view(&self, view: store_ipfs::fuse::RootInvalidator) {
-        let _ = self.store_view.set(view);
-    }
-
-    /// Makes paths that are no longer in the store directory disappear from
-    /// it at once (the kernel caches its entries for a second otherwise).
-    pub fn forget_store_entries<'a>(&self, paths: impl IntoIterator<Item = &'a StorePath>) {
-        if let Some(view) = self.store_view.get() {
-            for p in paths {
-                view.forget(&p.to_string());
-            }
         }
     }
 

@@ -207,6 +207,8 @@ impl Catalogue {
     ) -> Result<usize, CatalogueError> {
         let tx = self.write_transaction()?;
         let mut added = 0;
+        // Leftovers that a registered path replaces: their entries go.
+        let mut replaced = Vec::new();
         for (rec, blocks) in items {
             let name = rec.path.to_string();
             let exists: Option<i64> = tx
@@ -217,7 +219,9 @@ impl Catalogue {
             if exists.is_some() {
                 continue;
             }
-            tx.execute("DELETE FROM leftovers WHERE path = ?1", params![name])?;
+            if tx.execute("DELETE FROM leftovers WHERE path = ?1", params![name])? > 0 {
+                replaced.push(rec.path.clone());
+            }
             Self::insert_blocks(&tx, blocks)?;
             let sigs: Vec<&str> = rec.sigs.iter().map(String::as_str).collect();
             tx.execute(
@@ -260,7 +264,7 @@ impl Catalogue {
         }
         tx.commit()?;
         if added > 0 {
-            crate::changes::paths_changed();
+            crate::changes::paths_changed(&replaced);
         }
         Ok(added)
     }
@@ -488,7 +492,7 @@ impl Catalogue {
             }
         }
         tx.commit()?;
-        crate::changes::paths_changed();
+        crate::changes::paths_changed(paths);
         Ok(())
     }
 
@@ -524,7 +528,8 @@ impl Catalogue {
             params![name, root.to_bytes()],
         )?;
         tx.commit()?;
-        crate::changes::paths_changed();
+        // It may replace an earlier leftover there.
+        crate::changes::paths_changed(std::slice::from_ref(path));
         Ok(true)
     }
 
@@ -567,7 +572,7 @@ impl Catalogue {
             }
         }
         tx.commit()?;
-        crate::changes::paths_changed();
+        crate::changes::paths_changed(paths);
         Ok(())
     }
 

@@ -287,12 +287,11 @@ fn leftovers_are_listed_and_served_but_not_valid() {
         "written before the failure\n"
     );
 
-    // Removed: gone at once once the kernel is told.
+    // Removed: gone at once (the catalogue tells the mount).
     store
         .catalogue
         .remove_leftovers(std::slice::from_ref(&path))
         .expect("remove");
-    session.invalidator().forget(&path.to_string());
     assert!(!served.exists(), "a removed leftover is not served");
     assert!(
         !served.join("part").exists(),

@@ -308,7 +308,6 @@ pub async fn build_one(
     };
     phases::add(Phase::Prepare, t_prepare);
     let t_setup = std::time::Instant::now();
-    shared.forget_store_entries(outputs.values().flatten());
     let mut out_paths: BTreeMap<String, StorePath> = BTreeMap::new();
     for (name, p) in &outputs {
         match p {

@@ -275,7 +275,6 @@ pub fn collect(
     // What the client is told was freed: the deleted paths' NAR sizes (as
     // `--max-freed` counts). Their blocks go after the reply (below).
     let freed: u64 = doomed.iter().map(|p| graph.nar_size(p)).sum();
-    shared.forget_store_entries(&doomed);
     drop(gc_running);
     drop(lock);
     for p in &doomed {

@@ -577,29 +577,18 @@ type Listed = (u64, Option<Kind>, Vec<u8>);
 /// [`Mount::umount_and_join`].
 pub struct Mount {
     session: fuser::BackgroundSession,
-    /// The mount's `/dev/fuse` descriptor (a duplicate), for notifications.
-    dev: std::sync::Arc<std::os::fd::OwnedFd>,
-    /// The store view's subscription to [`crate::changes`], which drops
-    /// the root's cached listing; it ends with the mount.
+    /// The store view's subscription to [`crate::changes`], which tells the
+    /// kernel what of the root it must forget; it ends with the mount.
     _listening: Option<std::sync::Arc<crate::changes::Listener>>,
 }
 
 impl std::fmt::Debug for Mount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mount")
-            .field("dev", &self.dev)
-            .finish_non_exhaustive()
+        f.debug_struct("Mount").finish_non_exhaustive()
     }
 }
 
 impl Mount {
-    /// What tells the kernel that root entries went away.
-    pub fn invalidator(&self) -> RootInvalidator {
-        RootInvalidator {
-            dev: self.dev.clone(),
-        }
-    }
-
     /// Unmounts the view and waits for its threads.
     pub fn umount_and_join(self) -> std::io::Result<()> {
         self.session.umount_and_join()
@@ -630,21 +619,30 @@ pub fn mount(
     cfg.clone_fd = true;
     let at = || crate::store::io_err("mount point", mountpoint);
     let session = fuser::Session::new(fs, mountpoint, &cfg).map_err(at())?;
-    let dev = std::os::fd::AsFd::as_fd(&session)
-        .try_clone_to_owned()
-        .map_err(at())?;
+    // The store view hears of changed paths through a duplicate of the
+    // mount's `/dev/fuse` descriptor.
+    let root = match view {
+        View::StoreDir => Some(RootInvalidator {
+            dev: std::os::fd::AsFd::as_fd(&session)
+                .try_clone_to_owned()
+                .map_err(at())?,
+        }),
+        View::Cids => None,
+    };
     let session = session.spawn().map_err(at())?;
-    let dev = std::sync::Arc::new(dev);
-    let listening = (view == View::StoreDir).then(|| {
-        let root = RootInvalidator { dev: dev.clone() };
-        let relist: std::sync::Arc<crate::changes::Listener> =
-            std::sync::Arc::new(move || root.relist());
-        crate::changes::subscribe(&relist);
-        relist
+    let listening = root.map(|root| {
+        let listener: std::sync::Arc<crate::changes::Listener> =
+            std::sync::Arc::new(move |gone: &[StorePath]| {
+                for p in gone {
+                    root.forget(&p.to_string());
+                }
+                root.relist();
+            });
+        crate::changes::subscribe(&listener);
+        listener
     });
     Ok(Mount {
         session,
-        dev,
         _listening: listening,
     })
 }
@@ -658,23 +656,24 @@ const EXPIRE_ONLY: u32 = 1;
 /// directory, its cached listing).
 const NOTIFY_INVAL_INODE: i32 = 2;
 
-/// Tells the kernel that a root entry of the store view stopped being
-/// listed (deleted, or a leftover removed), so that it is gone at once
-/// rather than after the root entries' timeout.
-///
-/// The entry is marked expired, not dropped: the next lookup of the name
-/// asks the view again (and gets "no such file"), and the kernel drops the
-/// cached subtree then. Dropping it here would make `nix-store --delete`
-/// of a path whose files were all read wait while the kernel walks every
-/// cached dentry below it (0.4 s for a toolchain of 50,000 files).
-#[derive(Debug, Clone)]
-pub struct RootInvalidator {
-    dev: std::sync::Arc<std::os::fd::OwnedFd>,
+/// Tells the kernel what of the store view's root it must forget: the
+/// entries of paths that went away or show another tree now, and the
+/// listing.
+#[derive(Debug)]
+struct RootInvalidator {
+    dev: std::os::fd::OwnedFd,
 }
 
 impl RootInvalidator {
     /// Forgets the cached root entry called `name`. Not cached is fine.
-    pub fn forget(&self, name: &str) {
+    ///
+    /// The entry is marked expired, not dropped: the next lookup of the
+    /// name asks the view again (and gets "no such file"), and the kernel
+    /// drops the cached subtree then. Dropping it here would make
+    /// `nix-store --delete` of a path whose files were all read wait while
+    /// the kernel walks every cached dentry below it (0.4 s for a toolchain
+    /// of 50,000 files).
+    fn forget(&self, name: &str) {
         let name = name.as_bytes();
         let Ok(namelen) = u32::try_from(name.len()) else {
             return;
@@ -693,7 +692,7 @@ impl RootInvalidator {
 
     /// Drops the root's cached listing (and attributes): the next listing
     /// asks the view.
-    pub fn relist(&self) {
+    fn relist(&self) {
         // fuse_notify_inval_inode_out: inode, offset 0, length 0 (all).
         let mut body = [0u8; 24];
         body[..8].copy_from_slice(&ROOT.to_ne_bytes());
@@ -711,7 +710,7 @@ impl RootInvalidator {
         msg.extend_from_slice(&code.to_ne_bytes());
         msg.extend_from_slice(&0u64.to_ne_bytes());
         msg.extend_from_slice(body);
-        let _ = rustix::io::write(&*self.dev, &msg);
+        let _ = rustix::io::write(&self.dev, &msg);
     }
 }
 
