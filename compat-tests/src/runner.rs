@@ -96,6 +96,12 @@ type Steps = (
 
 fn run_steps(scenario: &Scenario, client_root: Option<&Path>) -> Result<Steps, RunError> {
     let work = Path::new(layout::WORK);
+    if matches!(
+        scenario.steps.first().map(|s| &s.action),
+        Some(Action::Parallel(_))
+    ) {
+        open_store_once(client_root, work)?;
+    }
     let mut commands = Vec::new();
     let mut raw = Vec::new();
     let mut secs = Vec::new();
@@ -128,6 +134,32 @@ fn run_steps(scenario: &Scenario, client_root: Option<&Path>) -> Result<Steps, R
     }
     let store = observe::store_state(&scenario.unstable)?;
     Ok((commands, raw, secs, store))
+}
+
+/// One query through the client before a scenario that starts with
+/// concurrent clients, so that the daemon's database exists before they
+/// arrive. Nix 2.26's nix-daemon creates it in each connection's process
+/// when it is missing, and clients that arrive together race there: some
+/// read a half-written `db/schema`, log "is corrupt" and reset their client
+/// (seen in CI, the scenario's retry hit it again). What the scenarios
+/// compare is the builds, not that race, and the query changes nothing in
+/// the store; both daemons get it.
+fn open_store_once(client_root: Option<&Path>, work: &Path) -> Result<(), RunError> {
+    let script = format!(
+        "nix-store --check-validity --print-invalid {}/00000000000000000000000000000000-absent > /dev/null",
+        layout::STORE
+    );
+    let out = exec::spawn_sh_in(client_root, &script, work)
+        .and_then(|child| exec::finish(child, Instant::now(), SETUP_TIMEOUT))
+        .map_err(RunError::spawn(script.clone()))?;
+    if out.exit != 0 {
+        return Err(RunError::Setup(format!(
+            "`{script}` exited with {}:\n{}",
+            out.exit,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(())
 }
 
 fn record(
