@@ -67,7 +67,20 @@ fn main() -> Result<()> {
     let store_dir = StoreDir::new(args.store_dir.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("creating '{}'", args.state_dir.display()))?;
-    store_ipfs::store::Store::open(&args.state_dir).context("opening the store")?;
+    let store = store_ipfs::store::Store::open(&args.state_dir).context("opening the store")?;
+    if !store.lost_on_open().is_empty() {
+        eprintln!(
+            "pkgchain-daemon: the machine went down before these paths' contents reached the disk; they are no longer valid:"
+        );
+        for p in store.lost_on_open() {
+            eprintln!("  {}", store_dir.display(p));
+        }
+    }
+    // Small paths a killed daemon of this boot registered before their
+    // blocks were durable (its flusher died with it).
+    store
+        .flush_undurable()
+        .context("making the paths registered before durable")?;
     let session = if args.no_mount {
         None
     } else {
@@ -128,6 +141,11 @@ fn main() -> Result<()> {
         anyhow::Ok(())
     });
     rt.shutdown_timeout(std::time::Duration::from_secs(10));
+    // What was registered in the last moments, durable before we go (if
+    // this fails, the next start checks those paths).
+    if let Err(e) = store.flush_undurable() {
+        eprintln!("pkgchain-daemon: making the last paths durable: {e}");
+    }
     if let Some(s) = session {
         s.umount_and_join().context("unmounting the store")?;
     }

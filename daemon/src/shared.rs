@@ -98,7 +98,8 @@ impl StorePool {
         let idle = self.idle.lock().expect("store pool lock").pop();
         let store = match idle {
             Some(s) => s,
-            None => store_ipfs::store::Store::open(&self.state)?,
+            // Recovered when the daemon opened it first.
+            None => store_ipfs::store::Store::open_another(&self.state)?,
         };
         Ok(PooledStore {
             store: Some(store),

@@ -5,7 +5,10 @@
 //! block links that GC and fetch walk without reading blocks.
 //!
 //! A path becomes valid in one transaction, which the caller starts only
-//! after its blocks are durable ([`crate::blocks::BlockStore::sync`]).
+//! after its blocks are durable ([`crate::blocks::BlockStore::sync`]) —
+//! or, for a small path, with a row in `undurable` naming it and the boot
+//! it was registered in, until a later `syncfs` has made its blocks durable
+//! (see [`crate::deferred`]).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -57,6 +60,12 @@ CREATE TABLE IF NOT EXISTS leftovers (
     path TEXT PRIMARY KEY,
     root BLOB NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS undurable (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    path INTEGER NOT NULL REFERENCES paths(id) ON DELETE CASCADE,
+    boot TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS undurable_path ON undurable(path);
 ";
 
 /// Errors from the catalogue.
@@ -101,6 +110,16 @@ pub struct PathFacts {
     pub references: Vec<StorePath>,
     pub deriver: Option<StorePath>,
     pub nar_size: u64,
+}
+
+/// A valid path registered before its blocks were durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undurable {
+    pub seq: i64,
+    pub path: StorePath,
+    pub root: Cid,
+    /// The boot (`/proc/sys/kernel/random/boot_id`) it was registered in.
+    pub boot: String,
 }
 
 /// A block of a DAG being registered, with the blocks it links to.
@@ -205,6 +224,25 @@ impl Catalogue {
         &mut self,
         items: &[(&PathRecord, &[BlockRecord])],
     ) -> Result<usize, CatalogueError> {
+        self.register_many_in(items, None)
+    }
+
+    /// Like [`Catalogue::register_many`], for paths whose blocks are not
+    /// durable yet: each path that becomes valid is also recorded as
+    /// undurable, registered in `boot` (see [`crate::deferred`]).
+    pub fn register_many_undurable(
+        &mut self,
+        items: &[(&PathRecord, &[BlockRecord])],
+        boot: &str,
+    ) -> Result<usize, CatalogueError> {
+        self.register_many_in(items, Some(boot))
+    }
+
+    fn register_many_in(
+        &mut self,
+        items: &[(&PathRecord, &[BlockRecord])],
+        undurable_in: Option<&str>,
+    ) -> Result<usize, CatalogueError> {
         let tx = self.write_transaction()?;
         let mut added = 0;
         // Leftovers that a registered path replaces: their entries go.
@@ -258,6 +296,12 @@ impl Catalogue {
                 tx.execute(
                     "INSERT INTO refs (referrer, reference) VALUES (?1, ?2)",
                     params![id, rid],
+                )?;
+            }
+            if let Some(boot) = undurable_in {
+                tx.execute(
+                    "INSERT INTO undurable (path, boot) VALUES (?1, ?2)",
+                    params![id, boot],
                 )?;
             }
             added += 1;
@@ -573,6 +617,57 @@ impl Catalogue {
         }
         tx.commit()?;
         crate::changes::paths_changed(paths);
+        Ok(())
+    }
+
+    /// Whether any valid path's blocks may not be durable yet.
+    pub fn has_undurable(&self) -> Result<bool, CatalogueError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT 1 FROM undurable LIMIT 1")?;
+        Ok(st.exists([])?)
+    }
+
+    /// The valid paths whose blocks may not be durable yet, in the order
+    /// they were registered.
+    pub fn undurable(&self) -> Result<Vec<Undurable>, CatalogueError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT u.seq, p.path, p.root, u.boot FROM undurable u JOIN paths p ON p.id = u.path ORDER BY u.seq",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, path, root, boot) = row?;
+            out.push(Undurable {
+                seq,
+                path: StorePath::from_base_name(&path).map_err(|_| corrupt("path name", &path))?,
+                root: Cid::try_from(root.as_slice()).map_err(|_| corrupt("root CID", &path))?,
+                boot,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The newest undurable row's number, if there is one.
+    pub fn last_undurable(&self) -> Result<Option<i64>, CatalogueError> {
+        Ok(self
+            .conn
+            .query_row("SELECT MAX(seq) FROM undurable", [], |r| r.get(0))?)
+    }
+
+    /// Forgets the undurable rows up to `seq`: a `syncfs` that started
+    /// after they were committed has made their blocks durable.
+    pub fn forget_undurable(&self, seq: i64) -> Result<(), CatalogueError> {
+        self.conn
+            .prepare_cached("DELETE FROM undurable WHERE seq <= ?1")?
+            .execute(params![seq])?;
         Ok(())
     }
 

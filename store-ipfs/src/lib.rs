@@ -17,6 +17,7 @@ pub mod blocks;
 pub mod catalogue;
 pub mod changes;
 pub mod dag;
+pub mod deferred;
 pub mod fuse;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]

@@ -75,6 +75,13 @@ pub struct Store {
     pub blocks: BlockStore,
     pub catalogue: Catalogue,
     pub pins: Pins,
+    /// Flushes the small paths registered before their blocks were durable
+    /// ([`crate::deferred`]); started with the first one, `None` inside if
+    /// nothing can be deferred.
+    flusher: std::sync::OnceLock<Option<std::sync::Arc<crate::deferred::Flusher>>>,
+    /// Paths made invalid when this store was opened: registered before
+    /// their blocks were durable, in a boot that ended before they were.
+    lost: Vec<nix_formats::store_path::StorePath>,
 }
 
 /// Up to this many fresh blocks are made durable by fsyncing each (a
@@ -88,8 +95,20 @@ pub struct GcLock {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store under `state`.
+    /// Opens (creating if needed) the store under `state`, and recovers
+    /// from a machine crash: small paths registered in an earlier boot
+    /// before their blocks were durable are checked, and those whose
+    /// blocks did not survive are made invalid, with their referrers
+    /// ([`Store::lost_on_open`]).
     pub fn open(state: &Path) -> Result<Self, StoreError> {
+        let mut store = Self::open_another(state)?;
+        store.lost = store.recover_undurable(crate::deferred::boot_id())?;
+        Ok(store)
+    }
+
+    /// Opens one more handle on a store that this process opened (and so
+    /// recovered) with [`Store::open`] already.
+    pub fn open_another(state: &Path) -> Result<Self, StoreError> {
         fs::create_dir_all(state).map_err(io_err("state directory", state))?;
         let blocks = BlockStore::open(state).map_err(io_err("block directory", state))?;
         Ok(Store {
@@ -97,7 +116,61 @@ impl Store {
             blocks,
             catalogue: Catalogue::open(state)?,
             pins: Pins::new(state),
+            flusher: std::sync::OnceLock::new(),
+            lost: Vec::new(),
         })
+    }
+
+    /// The paths [`Store::open`] made invalid.
+    pub fn lost_on_open(&self) -> &[nix_formats::store_path::StorePath] {
+        &self.lost
+    }
+
+    /// Checks the paths registered before their blocks were durable in a
+    /// boot other than `boot` (all of them if `boot` is unknown): each one's
+    /// blocks are read and hashed, and one that fails is made invalid with
+    /// every path that refers to it. Then a `syncfs` makes the rest durable
+    /// and their rows go. Returns the paths made invalid.
+    pub(crate) fn recover_undurable(
+        &mut self,
+        boot: Option<&str>,
+    ) -> Result<Vec<nix_formats::store_path::StorePath>, StoreError> {
+        let rows = self.catalogue.undurable()?;
+        let suspect: Vec<_> = rows
+            .iter()
+            .filter(|r| boot != Some(r.boot.as_str()))
+            .collect();
+        let Some(last) = suspect.iter().map(|r| r.seq).max() else {
+            return Ok(Vec::new());
+        };
+        let reader = crate::dag::DagReader::new(&self.blocks);
+        let mut stack: Vec<_> = suspect
+            .iter()
+            .filter(|r| reader.check(&r.root).is_err())
+            .map(|r| r.path.clone())
+            .collect();
+        let mut gone = std::collections::BTreeSet::new();
+        if !stack.is_empty() {
+            let _lock = self.lock(true)?;
+            while let Some(p) = stack.pop() {
+                if gone.insert(p.clone()) {
+                    stack.extend(self.catalogue.referrers(&p)?);
+                }
+            }
+            let gone: Vec<_> = gone.iter().cloned().collect();
+            self.catalogue.delete_paths(&gone)?;
+        }
+        self.blocks
+            .sync()
+            .map_err(io_err("block store", self.blocks.dir()))?;
+        self.catalogue.forget_undurable(last)?;
+        Ok(gone.into_iter().collect())
+    }
+
+    /// Makes every path registered so far durable now (a daemon that
+    /// stops calls this: its flusher thread would not get the chance).
+    pub fn flush_undurable(&self) -> Result<(), StoreError> {
+        crate::deferred::flush(&self.blocks, &self.catalogue)
     }
 
     pub fn state(&self) -> &Path {
@@ -155,7 +228,14 @@ impl Store {
     /// fsynced one by one, with their directory; many take one `syncfs`,
     /// which is cheaper than that but flushes the whole file system
     /// (everything other processes have written too).
+    ///
+    /// While small paths registered before their blocks were durable
+    /// exist, a flush of them all takes the place of that: blocks that
+    /// were registered when the writer looked (not fresh) may be theirs.
     pub fn make_durable(&self, fresh: &[Cid]) -> Result<(), StoreError> {
+        if self.catalogue.has_undurable()? {
+            return self.flush_undurable();
+        }
         if fresh.is_empty() {
             return Ok(());
         }
@@ -379,21 +459,50 @@ impl Store {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
         };
-        Ok(Prepared { written, rec })
+        Ok(Prepared {
+            written,
+            rec,
+            undurable: false,
+        })
     }
 
     /// Makes the blocks of `paths` durable now, so that
-    /// [`Store::commit_prepared`] finds nothing left to sync.
+    /// [`Store::commit_prepared`] finds nothing left to sync — or, if they
+    /// are small, leaves that to the flusher and has them registered as
+    /// undurable ([`crate::deferred`]).
     pub fn make_prepared_durable(&self, paths: &mut [Prepared]) -> Result<(), StoreError> {
+        let bytes: u64 = paths
+            .iter()
+            .flat_map(|p| &p.written.records)
+            .map(|b| b.size)
+            .sum();
         let fresh: Vec<Cid> = paths
             .iter()
             .flat_map(|p| p.written.fresh.iter().copied())
             .collect();
+        let defer = bytes <= crate::deferred::DEFER_MAX_BYTES
+            && fresh.len() <= FSYNC_EACH_MAX
+            && crate::deferred::boot_id().is_some()
+            && self.flusher().is_some();
+        if defer || paths.iter().all(|p| p.undurable) {
+            for p in paths {
+                p.undurable = true;
+                p.written.fresh.clear();
+            }
+            return Ok(());
+        }
         self.make_durable(&fresh)?;
         for p in paths {
+            p.undurable = false;
             p.written.fresh.clear();
         }
         Ok(())
+    }
+
+    fn flusher(&self) -> Option<&std::sync::Arc<crate::deferred::Flusher>> {
+        self.flusher
+            .get_or_init(|| crate::deferred::flusher_for(&self.state, &self.blocks))
+            .as_ref()
     }
 
     /// Registers prepared paths in the given order (references first), after
@@ -409,7 +518,18 @@ impl Store {
             .iter()
             .map(|p| (&p.rec, p.written.records.as_slice()))
             .collect();
-        self.catalogue.register_many(&items)?;
+        let undurable = paths.iter().any(|p| p.undurable);
+        match crate::deferred::boot_id() {
+            Some(boot) if undurable => {
+                self.catalogue.register_many_undurable(&items, boot)?;
+                if let Some(f) = self.flusher() {
+                    f.kick();
+                }
+            }
+            _ => {
+                self.catalogue.register_many(&items)?;
+            }
+        }
         let mut out = Vec::with_capacity(paths.len());
         for p in &paths {
             out.push(
@@ -437,6 +557,8 @@ pub struct ImportedNar {
 pub struct Prepared {
     pub written: Written,
     pub rec: PathRecord,
+    /// Registered before its blocks are durable ([`crate::deferred`]).
+    undurable: bool,
 }
 
 /// The blocks a [`DagWriter`] wrote, still protected by its temp pin.

@@ -66,6 +66,12 @@ impl Daemon {
     /// the work in flight, then exits), so that everything it was doing
     /// is over, then starts it again on the same state.
     pub fn restart(&mut self) {
+        self.restart_after(|_| {});
+    }
+
+    /// Like [`Daemon::restart`], with `between` run on the state directory
+    /// while no daemon runs.
+    pub fn restart_after(&mut self, between: impl FnOnce(&std::path::Path)) {
         rustix::process::kill_process(
             rustix::process::Pid::from_child(&self.child),
             rustix::process::Signal::TERM,
@@ -77,6 +83,7 @@ impl Daemon {
             "daemon exited with {status}\n{}",
             self.log()
         );
+        between(&self.state);
         self.child = Self::spawn(self.dir.path());
         self.wait_listening();
     }
