@@ -32,6 +32,10 @@ pub enum Phase {
     GcPaths,
     /// GC: removing the blocks no path or pin needs.
     GcBlocks,
+    /// A build's whole hold of its job slot (what `max-jobs` bounds).
+    Slot,
+    /// Of `Slot`: the derivation's lock and the "built meanwhile?" check.
+    Guard,
 }
 
 const NAMES: [&str; N] = [
@@ -47,8 +51,10 @@ const NAMES: [&str; N] = [
     "gc-roots",
     "gc-paths",
     "gc-blocks",
+    "slot",
+    "guard",
 ];
-const N: usize = 12;
+const N: usize = 14;
 
 static NANOS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];
 static COUNTS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];

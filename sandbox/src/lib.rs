@@ -29,7 +29,7 @@ pub use env::{
     hash_placeholder,
 };
 #[cfg(target_os = "linux")]
-pub use linux::{SetupError, helper_main};
+pub use linux::{SetupError, helper_main, zygote};
 pub use protocol::Outcome;
 pub use run::{run_helper, run_helper_command};
 pub use sandbox_paths::parse_sandbox_paths;

@@ -5,13 +5,27 @@
 //! anything, so one can be started early: a build takes a waiting helper
 //! and starts the next in the background, off the build's path.
 //!
+//! Helpers are forked by a zygote (`sandbox::zygote`): one
+//! `pkgchain-sandbox --zygote` started with the first helper, which forks
+//! each next one as a child of the daemon. That saves the exec and the
+//! program's start-up, about a millisecond of CPU per build (on a VM most
+//! of it glibc's `cpuid` queries at start-up, each a trap to the
+//! hypervisor). If the zygote cannot be started, helpers are executed as
+//! before; one that went away is started again.
+//!
 //! At most [`KEEP`] wait at a time; each is an idle process blocked in
 //! `read` (about 1 MB resident). They are killed when the daemon drops the
 //! pool, and exit by themselves (reading an empty spec) if it dies.
 
+use std::os::fd::OwnedFd;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 
+use sandbox::zygote::{ForkedHelper, Zygote};
+use tokio::io::unix::AsyncFd;
+use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
 
 /// Helpers kept waiting: one per build slot of a two-core machine, the
@@ -22,7 +36,180 @@ pub const KEEP: usize = 2;
 #[derive(Debug)]
 pub struct Helpers {
     path: PathBuf,
-    idle: Mutex<Vec<Child>>,
+    idle: Mutex<Vec<Helper>>,
+    zygote: Mutex<ZygoteState>,
+}
+
+#[derive(Debug)]
+enum ZygoteState {
+    NotStarted,
+    Running(Zygote),
+    /// It could not be started: helpers are executed.
+    Unavailable,
+}
+
+/// A started helper, with the daemon's ends of its standard descriptors.
+#[derive(Debug)]
+pub struct Helper {
+    pub stdin: Option<pipe::Sender>,
+    pub stdout: Option<pipe::Receiver>,
+    pub stderr: Option<pipe::Receiver>,
+    process: Process,
+}
+
+#[derive(Debug)]
+enum Process {
+    /// Executed by the daemon (killed when dropped).
+    Executed(Child),
+    /// Forked by the zygote: the daemon's child all the same.
+    Forked {
+        pidfd: AsyncFd<OwnedFd>,
+        status: Option<ExitStatus>,
+    },
+}
+
+impl Helper {
+    fn executed(mut child: Child) -> std::io::Result<Helper> {
+        let missing = || std::io::Error::other("helper without a pipe");
+        let stdin = child.stdin.take().ok_or_else(missing)?.into_owned_fd()?;
+        let stdout = child.stdout.take().ok_or_else(missing)?.into_owned_fd()?;
+        let stderr = child.stderr.take().ok_or_else(missing)?.into_owned_fd()?;
+        Ok(Helper {
+            stdin: Some(pipe::Sender::from_owned_fd(stdin)?),
+            stdout: Some(pipe::Receiver::from_owned_fd(stdout)?),
+            stderr: Some(pipe::Receiver::from_owned_fd(stderr)?),
+            process: Process::Executed(child),
+        })
+    }
+
+    #[allow(unsafe_code)]
+    fn forked(f: ForkedHelper) -> std::io::Result<Helper> {
+        // SAFETY: the AsyncFd owns the OwnedFd, so the descriptor stays open
+        // and names the same pidfd for as long as it is registered.
+        let pidfd =
+            unsafe { AsyncFd::register_with_interest(f.pidfd, tokio::io::Interest::READABLE) }
+                .map_err(std::io::Error::from)?;
+        Ok(Helper {
+            stdin: Some(pipe::Sender::from_owned_fd(f.stdin)?),
+            stdout: Some(pipe::Receiver::from_owned_fd(f.stdout)?),
+            stderr: Some(pipe::Receiver::from_owned_fd(f.stderr)?),
+            process: Process::Forked {
+                pidfd,
+                status: None,
+            },
+        })
+    }
+
+    /// Waits for the helper to exit.
+    pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        match &mut self.process {
+            Process::Executed(c) => c.wait().await,
+            Process::Forked { pidfd, status } => {
+                if let Some(s) = status {
+                    return Ok(*s);
+                }
+                loop {
+                    let mut ready = pidfd.readable().await?;
+                    if let Some(s) = reap(pidfd.get_ref(), false)? {
+                        *status = Some(s);
+                        return Ok(s);
+                    }
+                    ready.clear_ready();
+                }
+            }
+        }
+    }
+
+    /// The exit status if the helper has exited.
+    pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        match &mut self.process {
+            Process::Executed(c) => c.try_wait(),
+            Process::Forked { pidfd, status } => {
+                if status.is_none() {
+                    *status = reap(pidfd.get_ref(), false)?;
+                }
+                Ok(*status)
+            }
+        }
+    }
+
+    /// The helper's process id.
+    pub fn id(&self) -> Option<u32> {
+        match &self.process {
+            Process::Executed(c) => c.id(),
+            Process::Forked { pidfd, status } => {
+                if status.is_some() {
+                    return None;
+                }
+                use std::os::fd::AsRawFd;
+                let info = std::fs::read_to_string(format!(
+                    "/proc/self/fdinfo/{}",
+                    pidfd.get_ref().as_raw_fd()
+                ))
+                .ok()?;
+                info.lines()
+                    .find_map(|l| l.strip_prefix("Pid:"))
+                    .and_then(|p| p.trim().parse().ok())
+            }
+        }
+    }
+
+    /// Kills the helper (it is reaped by [`Helper::wait`], or when dropped).
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        match &mut self.process {
+            Process::Executed(c) => c.start_kill(),
+            Process::Forked { pidfd, status } => match status {
+                Some(_) => Ok(()),
+                None => rustix::process::pidfd_send_signal(
+                    pidfd.get_ref(),
+                    rustix::process::Signal::KILL,
+                )
+                .map_err(Into::into),
+            },
+        }
+    }
+}
+
+/// Reaps the exited child `pidfd` names (`block`: waiting for it to exit).
+fn reap(pidfd: &OwnedFd, block: bool) -> std::io::Result<Option<ExitStatus>> {
+    use rustix::process::{WaitId, WaitIdOptions, waitid};
+    let mut opts = WaitIdOptions::EXITED;
+    if !block {
+        opts |= WaitIdOptions::NOHANG;
+    }
+    let st = loop {
+        match waitid(WaitId::PidFd(std::os::fd::AsFd::as_fd(pidfd)), opts) {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => break r?,
+        }
+    };
+    Ok(
+        st.map(|st| match (st.exit_status(), st.terminating_signal()) {
+            (Some(code), _) => ExitStatus::from_raw((code & 0xff) << 8),
+            (None, sig) => {
+                let sig = sig.unwrap_or(rustix::process::Signal::KILL.as_raw());
+                ExitStatus::from_raw(sig | if st.dumped() { 0x80 } else { 0 })
+            }
+        }),
+    )
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        // An executed one is killed by tokio (`kill_on_drop`); a forked
+        // one here, and reaped on a thread of its own (it is our child).
+        if let Process::Forked {
+            pidfd,
+            status: None,
+        } = &self.process
+        {
+            let _ =
+                rustix::process::pidfd_send_signal(pidfd.get_ref(), rustix::process::Signal::KILL);
+            if let Ok(fd) = pidfd.get_ref().try_clone() {
+                std::thread::spawn(move || reap(&fd, true));
+            }
+        }
+    }
 }
 
 impl Helpers {
@@ -30,6 +217,7 @@ impl Helpers {
         Helpers {
             path,
             idle: Mutex::new(Vec::new()),
+            zygote: Mutex::new(ZygoteState::NotStarted),
         }
     }
 
@@ -41,7 +229,7 @@ impl Helpers {
     /// A started helper, spec not sent yet: a waiting one if one is still
     /// alive, a new one otherwise. Starts a replacement in the background.
     /// Must be called from within the runtime.
-    pub fn take(self: &Arc<Self>) -> std::io::Result<Child> {
+    pub fn take(self: &Arc<Self>) -> std::io::Result<Helper> {
         let waiting = {
             let mut idle = self.lock();
             let mut found = None;
@@ -74,16 +262,44 @@ impl Helpers {
         }
     }
 
-    fn start(&self) -> std::io::Result<Child> {
-        Command::new(&self.path)
+    fn start(&self) -> std::io::Result<Helper> {
+        if let Some(h) = self.fork() {
+            return Ok(h);
+        }
+        let child = Command::new(&self.path)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
-            .spawn()
+            .spawn()?;
+        Helper::executed(child)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Child>> {
+    /// A helper forked by the zygote (started if need be, and started
+    /// again once if it went away), or `None` to execute one instead.
+    fn fork(&self) -> Option<Helper> {
+        let mut z = self.zygote.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let fresh = matches!(*z, ZygoteState::NotStarted);
+            if fresh {
+                *z = match Zygote::start(&self.path) {
+                    Ok(started) => ZygoteState::Running(started),
+                    Err(_) => ZygoteState::Unavailable,
+                };
+            }
+            let ZygoteState::Running(zygote) = &mut *z else {
+                return None;
+            };
+            match zygote.fork_helper() {
+                Ok(f) => return Helper::forked(f).ok(),
+                // One that just started and cannot fork never will.
+                Err(_) if fresh => *z = ZygoteState::Unavailable,
+                Err(_) => *z = ZygoteState::NotStarted,
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Helper>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -113,7 +329,7 @@ mod tests {
         // A waiting helper that died is not handed out.
         let ids: Vec<u32> = {
             let idle = helpers.lock();
-            idle.iter().filter_map(Child::id).collect()
+            idle.iter().filter_map(Helper::id).collect()
         };
         assert_eq!(ids.len(), KEEP);
         let victim = ids[KEEP - 1];

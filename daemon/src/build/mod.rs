@@ -257,7 +257,9 @@ async fn run_plan(
             let is_check = check.contains(&d);
             running.spawn(async move {
                 let _permit = jobs.acquire_owned().await.expect("semaphore never closes");
+                let t_slot = std::time::Instant::now();
                 let r = build_guarded(shared, d.clone(), act, is_check, opts, log).await;
+                crate::phases::add(crate::phases::Phase::Slot, t_slot);
                 (d, r)
             });
         }
@@ -299,6 +301,7 @@ async fn build_guarded(
     opts: BuildOptions,
     log: mpsc::Sender<StderrMsg>,
 ) -> Result<(), Failure> {
+    let t_guard = std::time::Instant::now();
     let lock = shared.build_lock(&drv);
     let _held = lock.lock().await;
     if !check {
@@ -321,6 +324,7 @@ async fn build_guarded(
             return Ok(());
         }
     }
+    crate::phases::add(crate::phases::Phase::Guard, t_guard);
     let shown = shared.store_dir.display(&drv);
     let _ = log
         .send(StderrMsg::StartActivity(StartActivity {

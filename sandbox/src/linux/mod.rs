@@ -25,6 +25,7 @@ mod prepare;
 mod seccomp;
 mod supervise;
 mod sys;
+pub mod zygote;
 
 use std::io::Read;
 use std::path::Path;

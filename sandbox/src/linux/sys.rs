@@ -71,6 +71,53 @@ pub(crate) fn clone_into_namespaces(flags: u64) -> io::Result<Forked> {
     }
 }
 
+/// Which side of [`clone_child_of_parent`] we are on.
+pub(crate) enum ForkedForParent {
+    Parent { pidfd: std::os::fd::OwnedFd },
+    Child,
+}
+
+/// `clone3(CLONE_PARENT | CLONE_PIDFD)` without a new stack: like `fork`,
+/// but the child is our parent's child (it reports its exit to our
+/// parent, with the signal we would: `SIGCHLD` for a process started
+/// normally), and we get a pidfd for it.
+///
+/// Only call this while the process has a single thread.
+#[allow(unsafe_code)]
+pub(crate) fn clone_child_of_parent() -> io::Result<ForkedForParent> {
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: (libc::CLONE_PARENT | libc::CLONE_PIDFD) as u64,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        // Must be 0 with CLONE_PARENT: the child then exits with the
+        // signal we would (SIGCHLD, as the daemon started us).
+        exit_signal: 0,
+        ..CloneArgs::default()
+    };
+    // SAFETY: as in `clone_into_namespaces` (fork-like, single-threaded
+    // caller). The kernel writes the pidfd into `pidfd`, which outlives the
+    // call, in the parent only.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match r {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(ForkedForParent::Child),
+        _ if pidfd < 0 => Err(io::Error::other("clone3 gave no pidfd")),
+        _ => {
+            use std::os::fd::FromRawFd;
+            // SAFETY: the kernel just opened this descriptor for us (close-
+            // on-exec, as CLONE_PIDFD makes it); nothing else owns it.
+            let pidfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) };
+            Ok(ForkedForParent::Parent { pidfd })
+        }
+    }
+}
+
 /// `unshare(CLONE_NEWNS)`: the calling thread gets a private copy of its
 /// mount namespace.
 #[allow(unsafe_code)]
