@@ -486,3 +486,37 @@ fn large_logs_arrive_whole() {
     assert_eq!(log.len(), expected.len());
     assert!(log == expected);
 }
+
+/// Inputs that come from a read-only mount (as the daemon's store view
+/// is) are bound read-only without a remount; they stay unwritable and
+/// the build runs as usual.
+#[test]
+fn inputs_from_a_read_only_mount_stay_read_only() {
+    let s = TestStore::new();
+    let open = s.path("1b6i7ygd4cbsnl53fq3kn3a5lr2csq6m-open");
+    std::fs::create_dir(&open).expect("dir input");
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
+    let mut spec = s.spec(&format!(
+        "if $bb touch {open}/x 2>/dev/null; then echo open-input-writable; fi; \
+         if $bb touch {bbdir}/x 2>/dev/null; then echo input-writable; fi; \
+         $bb grep -c ' ro[, ]' /proc/self/mountinfo > $out",
+        open = open.display(),
+        bbdir = s.busybox_dir.display(),
+    ));
+    spec.inputs.push(open.clone());
+    // The helper runs in a mount namespace of its own where the store is a
+    // read-only bind mount (the host's stays as it is).
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+        .arg("mount --bind -o ro \"$1\" \"$1\" && exec \"$2\"")
+        .arg("sh")
+        .arg(&s.store)
+        .arg(common::HELPER);
+    let (outcome, log) = common::run_with(cmd, &spec);
+    assert_eq!(outcome, Outcome::Exited(0), "log:\n{log}");
+    assert!(!log.contains("writable"), "{log}");
+    let out = s.output(&spec, "2g7gq2k0ss2ffbwzh0sh0ylrj5fwqzyb-out");
+    let ro_mounts: u32 = read(&out).trim().parse().expect("a count");
+    assert!(ro_mounts >= 2, "both inputs are read-only mounts");
+}

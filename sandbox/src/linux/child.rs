@@ -298,6 +298,11 @@ impl<'a> Binder<'a> {
                     have
                 }
             };
+            // A bind of a read-only mount (the daemon's store view) is
+            // read-only already: nothing to remount.
+            if have.contains(StatVfsMountFlags::RDONLY) {
+                return Ok(());
+            }
             let mut flags = MountFlags::BIND | MountFlags::RDONLY;
             for (st, ms) in [
                 (StatVfsMountFlags::NOSUID, MountFlags::NOSUID),
