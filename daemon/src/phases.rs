@@ -36,6 +36,14 @@ pub enum Phase {
     Slot,
     /// Of `Slot`: the derivation's lock and the "built meanwhile?" check.
     Guard,
+    /// Uploads (`nix-store --add`, `--import`, copies): receiving the NAR,
+    /// hashing it and its blocks, writing the blocks.
+    AddImport,
+    /// Uploads: making the blocks durable before registering (syncfs or
+    /// fsyncs; nothing for small paths, see `store_ipfs::deferred`).
+    AddSync,
+    /// Uploads: the catalogue transaction (SQLite).
+    AddCatalogue,
 }
 
 const NAMES: [&str; N] = [
@@ -53,8 +61,11 @@ const NAMES: [&str; N] = [
     "gc-blocks",
     "slot",
     "guard",
+    "add-import",
+    "add-sync",
+    "add-catalogue",
 ];
-const N: usize = 14;
+const N: usize = 17;
 
 static NANOS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];
 static COUNTS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];

@@ -29,6 +29,7 @@ use store_ipfs::store::{NewPath, Prepared, Store, StoreError};
 use super::query::to_wire_info;
 use super::read_derivation;
 use crate::payload::{self, ChannelReader, Declared, HashTap};
+use crate::phases::{self, Phase};
 use crate::session::{OpError, Session, chain, client_err};
 use crate::shared::Shared;
 use crate::wording::Wording;
@@ -285,7 +286,8 @@ fn add_dump(
             if let Some(tap) = &tap {
                 rx.tap(tap.clone());
             }
-            st.add_nar_with(&mut rx, name, |imp| {
+            let t_import = std::time::Instant::now();
+            let prepared = st.prepare_nar(&mut rx, name, |imp| {
                 let hash = tap.as_ref().map_or(imp.nar_hash, HashTap::current);
                 let ca = ContentAddress::Fixed {
                     method: FileIngestionMethod::Recursive,
@@ -299,8 +301,10 @@ fn add_dump(
                         })?;
                 cx.root(&path);
                 Ok(local_ca(path, refs.clone(), ca))
-            })
-            .map_err(store_err)
+            });
+            phases::add(Phase::AddImport, t_import);
+            let mut recs = commit_timed(st, vec![prepared.map_err(store_err)?])?;
+            Ok(recs.remove(0))
         }
         ContentAddressMethod::Fixed(FileIngestionMethod::Git) => Err(client_err(
             "experimental Nix feature 'git-hashing' is disabled",
@@ -423,7 +427,7 @@ pub async fn add_text_to_store(
             )
         })
         .await?;
-    crate::phases::add(crate::phases::Phase::AddText, t);
+    phases::add(Phase::AddText, t);
     let shown = s.shared.store_dir.display(&rec.path);
     s.reply(shown.as_str())
 }
@@ -522,6 +526,7 @@ fn add_with_info(
     let shown = shared.store_dir.display(&info.path);
     let declared = info.info.nar_size;
     let meta = admit(shared, who, info)?;
+    let t_import = std::time::Instant::now();
     let prepared = if declared == 0 {
         st.prepare_nar(&mut *input, &shown, |_| Ok(meta))
     } else {
@@ -536,7 +541,20 @@ fn add_with_info(
         r
     }
     .map_err(store_err)?;
+    phases::add(Phase::AddImport, t_import);
     commit_with_info(st, shared, prepared)
+}
+
+/// Registers prepared uploads, timing the durability wait and the
+/// catalogue transaction apart (`SIGUSR1`'s phases).
+fn commit_timed(st: &mut Store, mut paths: Vec<Prepared>) -> Result<Vec<PathRecord>, OpError> {
+    let t = std::time::Instant::now();
+    st.make_prepared_durable(&mut paths).map_err(store_err)?;
+    phases::add(Phase::AddSync, t);
+    let t = std::time::Instant::now();
+    let recs = st.commit_prepared(paths).map_err(store_err)?;
+    phases::add(Phase::AddCatalogue, t);
+    Ok(recs)
 }
 
 /// Registers a prepared path, validating it first if it is a `.drv` (read
@@ -560,10 +578,7 @@ fn commit_with_info(
     } else {
         None
     };
-    let rec = st
-        .commit_prepared(vec![prepared])
-        .map_err(store_err)?
-        .remove(0);
+    let rec = commit_timed(st, vec![prepared])?.remove(0);
     if let Some(d) = drv {
         register_outputs(st, sd, &path, &d)?;
     }
@@ -686,8 +701,8 @@ pub async fn add_multiple_to_store(
 }
 
 /// ImportPaths (sent by clients before 1.18, accepted from any): an
-/// export stream pulled with STDERR_READ. Each NAR is spooled to a file as
-/// it arrives (its info follows it), then added as AddToStoreNar adds;
+/// export stream pulled with STDERR_READ. Each NAR goes into blocks as it
+/// arrives (its info follows it), then is added as AddToStoreNar adds;
 /// untrusted clients need signatures or content addresses, as with Nix.
 pub async fn import_paths(s: &mut Session) -> Result<(), OpError> {
     let store = s.store()?;
@@ -710,11 +725,13 @@ pub async fn import_paths(s: &mut Session) -> Result<(), OpError> {
             }
             // The blocks go straight into the store (temp-pinned): they do
             // not depend on the path, which the stream names after them.
+            let t_import = std::time::Instant::now();
             let nar = st.import_blocks(&mut rx).map_err(|e| match e {
                 ImportError::Nar(e) => client_err(format!("bad archive: {}", chain(&e))),
                 ImportError::Dir(e) => client_err(chain(&e)),
                 ImportError::Sink(e) => store_err(e),
             })?;
+            phases::add(Phase::AddImport, t_import);
             if read_wire(&mut rx, &item_cx, |d| d.u64())? != nix_formats::export::EXPORT_MAGIC {
                 return Err(client_err("Nix archive cannot be imported; wrong format"));
             }
