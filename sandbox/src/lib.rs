@@ -9,7 +9,7 @@
 //!
 //! It must not fork the daemon: builds run in the helper, a separate
 //! single-threaded process that the daemon execs ([`run_helper`] does it
-//! with `std::process::Command`). It has no store access of its own: what
+//! with `std::process::Command`) or has a zygote fork ([`zygote`]). It has no store access of its own: what
 //! it needs from the store (inputs' closure, `exportReferencesGraph`) comes
 //! in the spec or through [`ReferencesGraph`]. Scanning, hashing and
 //! registering outputs is the daemon's job.
