@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 
-use sandbox::zygote::{ForkedHelper, Zygote};
+use sandbox::zygote::{ForkError, ForkedHelper, Zygote};
 use tokio::io::unix::AsyncFd;
 use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
@@ -82,8 +82,21 @@ impl Helper {
         })
     }
 
-    #[allow(unsafe_code)]
     fn forked(f: ForkedHelper) -> std::io::Result<Helper> {
+        let spare = f.pidfd.try_clone();
+        let made = Self::forked_parts(f);
+        if made.is_err() {
+            // Not handed out: killed and reaped, not left a zombie of ours.
+            if let Ok(fd) = spare {
+                let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
+                std::thread::spawn(move || reap(&fd, true));
+            }
+        }
+        made
+    }
+
+    #[allow(unsafe_code)]
+    fn forked_parts(f: ForkedHelper) -> std::io::Result<Helper> {
         // SAFETY: the AsyncFd owns the OwnedFd, so the descriptor stays open
         // and names the same pidfd for as long as it is registered.
         let pidfd =
@@ -294,7 +307,9 @@ impl Helpers {
                 Ok(f) => return Helper::forked(f).ok(),
                 // One that just started and cannot fork never will.
                 Err(_) if fresh => *z = ZygoteState::Unavailable,
-                Err(_) => *z = ZygoteState::NotStarted,
+                // This one helper is executed instead.
+                Err(ForkError::Failed(_)) => return None,
+                Err(ForkError::Gone(_)) => *z = ZygoteState::NotStarted,
             }
         }
     }

@@ -141,6 +141,26 @@ pub struct Zygote {
     process: Child,
 }
 
+/// Why [`Zygote::fork_helper`] gave no helper.
+#[derive(Debug)]
+pub enum ForkError {
+    /// The zygote is gone (or its socket broke): start another.
+    Gone(io::Error),
+    /// This request failed (no descriptors left, the fork refused); the
+    /// zygote still serves.
+    Failed(io::Error),
+}
+
+impl std::fmt::Display for ForkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ForkError::Gone(e) | ForkError::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ForkError {}
+
 /// A helper the zygote forked: a child of the caller, known by its pidfd,
 /// with the other ends of its standard descriptors.
 #[derive(Debug)]
@@ -174,29 +194,38 @@ impl Zygote {
 
     /// Has the zygote fork a helper. Blocking (a fork: well under a
     /// millisecond); one request at a time per zygote.
-    pub fn fork_helper(&mut self) -> io::Result<ForkedHelper> {
+    pub fn fork_helper(&mut self) -> Result<ForkedHelper, ForkError> {
         let cloexec = rustix::pipe::PipeFlags::CLOEXEC;
-        let (in_r, in_w) = rustix::pipe::pipe_with(cloexec)?;
-        let (out_r, out_w) = rustix::pipe::pipe_with(cloexec)?;
-        let (err_r, err_w) = rustix::pipe::pipe_with(cloexec)?;
+        let pipes = (|| {
+            Ok::<_, rustix::io::Errno>((
+                rustix::pipe::pipe_with(cloexec)?,
+                rustix::pipe::pipe_with(cloexec)?,
+                rustix::pipe::pipe_with(cloexec)?,
+            ))
+        })();
+        let ((in_r, in_w), (out_r, out_w), (err_r, err_w)) =
+            pipes.map_err(|e| ForkError::Failed(e.into()))?;
         send(
             self.sock.as_fd(),
             FORK,
             &[in_r.as_fd(), out_w.as_fd(), err_w.as_fd()],
-        )?;
+        )
+        .map_err(ForkError::Gone)?;
         drop((in_r, out_w, err_w));
-        match receive(self.sock.as_fd(), 1)? {
+        match receive(self.sock.as_fd(), 1).map_err(ForkError::Gone)? {
             Some((FORKED, mut fds)) if fds.len() == 1 => Ok(ForkedHelper {
                 pidfd: fds.remove(0),
                 stdin: in_w,
                 stdout: out_r,
                 stderr: err_r,
             }),
-            Some(_) => Err(io::Error::other("the zygote could not fork a helper")),
-            None => Err(io::Error::new(
+            Some(_) => Err(ForkError::Failed(io::Error::other(
+                "the zygote could not fork a helper",
+            ))),
+            None => Err(ForkError::Gone(io::Error::new(
                 io::ErrorKind::BrokenPipe,
                 "the zygote is gone",
-            )),
+            ))),
         }
     }
 }
