@@ -31,35 +31,46 @@ pub(crate) enum Forked {
     Child,
 }
 
-/// `clone3` without a new stack: like `fork`, but the child starts in the
-/// new namespaces named by `flags` (it is PID 1 if `CLONE_NEWPID` is set).
-/// The child's exit is reported to us with `SIGCHLD`, as for `fork`.
+/// `clone3` without a new stack, like `fork`: returns 0 in the child and
+/// the child's pid in the parent.
 ///
 /// Only call this while the process has a single thread: the child gets a
 /// copy of the calling thread only.
 #[allow(unsafe_code)]
+fn fork_like(args: &mut CloneArgs) -> io::Result<libc::c_long> {
+    debug_assert_eq!(args.stack, 0);
+    // SAFETY: with `stack == 0` clone3 behaves like fork(): the child
+    // continues on a copy of our address space and stack, so no memory is
+    // shared and nothing we hold is invalidated. The argument struct (and
+    // whatever its pointers name, such as the pidfd slot) lives for the
+    // whole call and its size is passed with it. The helper and the zygote
+    // are single-threaded when this runs (the binary starts no threads), so
+    // the child's copy of every lock and of the allocator is consistent —
+    // the same condition fork() has, and the one Nix relies on for its
+    // clone().
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match r {
+        -1 => Err(io::Error::last_os_error()),
+        r => Ok(r),
+    }
+}
+
+/// Like `fork`, but the child starts in the new namespaces named by
+/// `flags` (it is PID 1 if `CLONE_NEWPID` is set). The child's exit is
+/// reported to us with `SIGCHLD`, as for `fork`.
 pub(crate) fn clone_into_namespaces(flags: u64) -> io::Result<Forked> {
     let mut args = CloneArgs {
         flags,
         exit_signal: libc::SIGCHLD as u64,
         ..CloneArgs::default()
     };
-    // SAFETY: with `stack == 0` clone3 behaves like fork(): the child
-    // continues on a copy of our address space and stack, so no memory is
-    // shared and nothing we hold is invalidated. The argument struct lives
-    // for the whole call and its size is passed with it. The helper is
-    // single-threaded when this runs (the binary starts no threads), so the
-    // child's copy of every lock and of the allocator is consistent — the
-    // same condition fork() has, and the one Nix relies on for its clone().
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    match r {
-        -1 => Err(io::Error::last_os_error()),
+    match fork_like(&mut args)? {
         0 => Ok(Forked::Child),
         pid => {
             let pid = i32::try_from(pid)
@@ -77,12 +88,10 @@ pub(crate) enum ForkedForParent {
     Child,
 }
 
-/// `clone3(CLONE_PARENT | CLONE_PIDFD)` without a new stack: like `fork`,
-/// but the child is our parent's child (it reports its exit to our
-/// parent, with the signal we would: `SIGCHLD` for a process started
-/// normally), and we get a pidfd for it.
-///
-/// Only call this while the process has a single thread.
+/// Like `fork` (`CLONE_PARENT | CLONE_PIDFD`), but the child is our
+/// parent's child (it reports its exit to our parent, with the signal we
+/// would: `SIGCHLD` for a process started normally), and we get a pidfd
+/// for it.
 #[allow(unsafe_code)]
 pub(crate) fn clone_child_of_parent() -> io::Result<ForkedForParent> {
     let mut pidfd: libc::c_int = -1;
@@ -94,18 +103,7 @@ pub(crate) fn clone_child_of_parent() -> io::Result<ForkedForParent> {
         exit_signal: 0,
         ..CloneArgs::default()
     };
-    // SAFETY: as in `clone_into_namespaces` (fork-like, single-threaded
-    // caller). The kernel writes the pidfd into `pidfd`, which outlives the
-    // call, in the parent only.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    match r {
-        -1 => Err(io::Error::last_os_error()),
+    match fork_like(&mut args)? {
         0 => Ok(ForkedForParent::Child),
         _ if pidfd < 0 => Err(io::Error::other("clone3 gave no pidfd")),
         _ => {
