@@ -168,18 +168,10 @@ mod tests {
 
     fn text_path(name: &str, text: &[u8], refs: &BTreeSet<StorePath>) -> NewPath {
         let ca = ContentAddress::Text(Hash::sha256(text));
-        NewPath {
-            path: StoreDir::default()
-                .make_path_from_ca(name, &ca, refs, false)
-                .expect("path"),
-            references: refs.clone(),
-            deriver: None,
-            ultimate: false,
-            sigs: BTreeSet::new(),
-            ca: Some(ca),
-            nar_hash: None,
-            nar_size: None,
-        }
+        let path = StoreDir::default()
+            .make_path_from_ca(name, &ca, refs, false)
+            .expect("path");
+        NewPath::content_addressed(path, refs.clone(), ca)
     }
 
     fn nar(text: &[u8]) -> BufReader<impl std::io::Read + '_> {

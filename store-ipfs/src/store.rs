@@ -336,6 +336,27 @@ pub struct NewPath {
     pub nar_size: Option<u64>,
 }
 
+impl NewPath {
+    /// A content-addressed path made here from data in hand: no deriver or
+    /// signatures, its hash and size those of the data itself.
+    pub fn content_addressed(
+        path: nix_formats::store_path::StorePath,
+        references: std::collections::BTreeSet<nix_formats::store_path::StorePath>,
+        ca: nix_formats::content_address::ContentAddress,
+    ) -> Self {
+        NewPath {
+            path,
+            references,
+            deriver: None,
+            ultimate: false,
+            sigs: std::collections::BTreeSet::new(),
+            ca: Some(ca),
+            nar_hash: None,
+            nar_size: None,
+        }
+    }
+}
+
 impl Store {
     /// Imports a path's NAR from `input` (reading exactly its bytes) and
     /// registers it. Returns the record, or the existing one if the path

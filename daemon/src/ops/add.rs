@@ -120,21 +120,6 @@ impl AddCx<'_> {
     }
 }
 
-/// What a content-addressed path added from a client's data is registered
-/// with: no deriver or signatures, hash and size from the data itself.
-fn local_ca(path: StorePath, references: BTreeSet<StorePath>, ca: ContentAddress) -> NewPath {
-    NewPath {
-        path,
-        references,
-        deriver: None,
-        ultimate: false,
-        sigs: BTreeSet::new(),
-        ca: Some(ca),
-        nar_hash: None,
-        nar_size: None,
-    }
-}
-
 /// The record of `path` if it is valid already: an add whose path is known
 /// before its bytes are stored ends there, as in Nix (the temp root is set
 /// first, so the path stays). A client instantiating an expression sends
@@ -171,7 +156,7 @@ fn add_flat(
     let rec = st
         .add_nar(
             std::io::BufReader::with_capacity(IMPORT_BUFFER, nar),
-            local_ca(path.clone(), refs, ca),
+            NewPath::content_addressed(path.clone(), refs, ca),
         )
         .map_err(store_err)?;
     if let Some(d) = drv {
@@ -240,7 +225,7 @@ fn add_spooled_flat(
     let nar = nix_formats::nar::regular_file_nar(false, spooled.size, spooled.file);
     st.add_nar(
         std::io::BufReader::with_capacity(IMPORT_BUFFER, nar),
-        local_ca(path, refs, ca),
+        NewPath::content_addressed(path, refs, ca),
     )
     .map_err(store_err)
 }
@@ -300,7 +285,7 @@ fn add_dump(
                             source: Box::new(e),
                         })?;
                 cx.root(&path);
-                Ok(local_ca(path, refs.clone(), ca))
+                Ok(NewPath::content_addressed(path, refs.clone(), ca))
             });
             phases::add(Phase::AddImport, t_import);
             let mut recs = commit_timed(st, vec![prepared.map_err(store_err)?])?;
