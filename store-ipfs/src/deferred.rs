@@ -56,14 +56,15 @@ pub fn boot_id() -> Option<&'static str> {
 
 /// Makes every undurable path registered so far durable: one `syncfs` of
 /// the block store's file system (which holds the catalogue too), then the
-/// rows committed before it began are forgotten.
-pub fn flush(blocks: &BlockStore, catalogue: &Catalogue) -> Result<(), StoreError> {
+/// rows committed before it began are forgotten. Returns whether there
+/// were any (and so whether it synced).
+pub fn flush(blocks: &BlockStore, catalogue: &Catalogue) -> Result<bool, StoreError> {
     let Some(last) = catalogue.last_undurable()? else {
-        return Ok(());
+        return Ok(false);
     };
     blocks.sync().map_err(io_err("block store", blocks.dir()))?;
     catalogue.forget_undurable(last)?;
-    Ok(())
+    Ok(true)
 }
 
 /// The thread that flushes one state directory's undurable paths, shared

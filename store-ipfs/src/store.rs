@@ -170,7 +170,7 @@ impl Store {
     /// Makes every path registered so far durable now (a daemon that
     /// stops calls this: its flusher thread would not get the chance).
     pub fn flush_undurable(&self) -> Result<(), StoreError> {
-        crate::deferred::flush(&self.blocks, &self.catalogue)
+        crate::deferred::flush(&self.blocks, &self.catalogue).map(drop)
     }
 
     pub fn state(&self) -> &Path {
@@ -233,8 +233,8 @@ impl Store {
     /// exist, a flush of them all takes the place of that: blocks that
     /// were registered when the writer looked (not fresh) may be theirs.
     pub fn make_durable(&self, fresh: &[Cid]) -> Result<(), StoreError> {
-        if self.catalogue.has_undurable()? {
-            return self.flush_undurable();
+        if crate::deferred::flush(&self.blocks, &self.catalogue)? {
+            return Ok(());
         }
         if fresh.is_empty() {
             return Ok(());
@@ -483,7 +483,7 @@ impl Store {
         Ok(Prepared {
             written,
             rec,
-            undurable: false,
+            durability: Durability::Pending,
         })
     }
 
@@ -492,6 +492,11 @@ impl Store {
     /// are small, leaves that to the flusher and has them registered as
     /// undurable ([`crate::deferred`]).
     pub fn make_prepared_durable(&self, paths: &mut [Prepared]) -> Result<(), StoreError> {
+        // Settled by an earlier call (a caller that times this step apart
+        // from `commit_prepared`): nothing to do again.
+        if paths.iter().all(|p| p.durability != Durability::Pending) {
+            return Ok(());
+        }
         let bytes: u64 = paths
             .iter()
             .flat_map(|p| &p.written.records)
@@ -505,16 +510,14 @@ impl Store {
             && fresh.len() <= FSYNC_EACH_MAX
             && crate::deferred::boot_id().is_some()
             && self.flusher().is_some();
-        if defer || paths.iter().all(|p| p.undurable) {
-            for p in paths {
-                p.undurable = true;
-                p.written.fresh.clear();
-            }
-            return Ok(());
-        }
-        self.make_durable(&fresh)?;
+        let durability = if defer {
+            Durability::Deferred
+        } else {
+            self.make_durable(&fresh)?;
+            Durability::Durable
+        };
         for p in paths {
-            p.undurable = false;
+            p.durability = durability;
             p.written.fresh.clear();
         }
         Ok(())
@@ -539,7 +542,7 @@ impl Store {
             .iter()
             .map(|p| (&p.rec, p.written.records.as_slice()))
             .collect();
-        let undurable = paths.iter().any(|p| p.undurable);
+        let undurable = paths.iter().any(|p| p.durability == Durability::Deferred);
         match crate::deferred::boot_id() {
             Some(boot) if undurable => {
                 self.catalogue.register_many_undurable(&items, boot)?;
@@ -578,8 +581,18 @@ pub struct ImportedNar {
 pub struct Prepared {
     pub written: Written,
     pub rec: PathRecord,
-    /// Registered before its blocks are durable ([`crate::deferred`]).
-    undurable: bool,
+    durability: Durability,
+}
+
+/// Where a [`Prepared`] path's blocks stand before it is registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Not decided yet ([`Store::make_prepared_durable`] will).
+    Pending,
+    /// Durable now.
+    Durable,
+    /// To be registered before they are durable ([`crate::deferred`]).
+    Deferred,
 }
 
 /// The blocks a [`DagWriter`] wrote, still protected by its temp pin.
