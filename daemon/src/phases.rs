@@ -77,6 +77,23 @@ pub fn add(phase: Phase, since: Instant) {
     COUNTS[i].fetch_add(1, Ordering::Relaxed);
 }
 
+/// Registers prepared paths (references first), timing the durability
+/// step as `sync` and the catalogue transaction as `catalogue`.
+pub fn commit_timed(
+    st: &mut store_ipfs::store::Store,
+    mut paths: Vec<store_ipfs::store::Prepared>,
+    sync: Phase,
+    catalogue: Phase,
+) -> Result<Vec<store_ipfs::catalogue::PathRecord>, store_ipfs::store::StoreError> {
+    let t = Instant::now();
+    st.make_prepared_durable(&mut paths)?;
+    add(sync, t);
+    let t = Instant::now();
+    let recs = st.commit_prepared(paths)?;
+    add(catalogue, t);
+    Ok(recs)
+}
+
 /// One line per phase: `phase NAME COUNT SECONDS`.
 pub fn report() -> String {
     let mut out = String::new();

@@ -619,15 +619,15 @@ async fn register_all(
             deferred = deferred.or(err);
             prepared.push(p);
         }
-        let mut ordered = order_outputs(&sd, &drv_path, prepared)?;
+        let ordered = order_outputs(&sd, &drv_path, prepared)?;
         phases::add(Phase::RegisterImport, t_import);
-        let t_sync = std::time::Instant::now();
-        st.make_prepared_durable(&mut ordered)
-            .map_err(|e| fail(chain(&e)))?;
-        phases::add(Phase::RegisterSync, t_sync);
-        let t_catalogue = std::time::Instant::now();
-        st.commit_prepared(ordered).map_err(|e| fail(chain(&e)))?;
-        phases::add(Phase::RegisterCatalogue, t_catalogue);
+        phases::commit_timed(
+            &mut st,
+            ordered,
+            Phase::RegisterSync,
+            Phase::RegisterCatalogue,
+        )
+        .map_err(|e| fail(chain(&e)))?;
         match deferred {
             Some(e) => Err(fail(chain(&e))),
             None => Ok(()),

@@ -532,14 +532,8 @@ fn add_with_info(
 
 /// Registers prepared uploads, timing the durability wait and the
 /// catalogue transaction apart (`SIGUSR1`'s phases).
-fn commit_timed(st: &mut Store, mut paths: Vec<Prepared>) -> Result<Vec<PathRecord>, OpError> {
-    let t = std::time::Instant::now();
-    st.make_prepared_durable(&mut paths).map_err(store_err)?;
-    phases::add(Phase::AddSync, t);
-    let t = std::time::Instant::now();
-    let recs = st.commit_prepared(paths).map_err(store_err)?;
-    phases::add(Phase::AddCatalogue, t);
-    Ok(recs)
+fn commit_timed(st: &mut Store, paths: Vec<Prepared>) -> Result<Vec<PathRecord>, OpError> {
+    phases::commit_timed(st, paths, Phase::AddSync, Phase::AddCatalogue).map_err(store_err)
 }
 
 /// Registers a prepared path, validating it first if it is a `.drv` (read
