@@ -20,13 +20,12 @@
 use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::ExitStatus;
+use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 
 use sandbox::zygote::{ForkError, ForkedHelper, Zygote};
 use tokio::io::unix::AsyncFd;
 use tokio::net::unix::pipe;
-use tokio::process::{Child, Command};
 
 /// Helpers kept waiting: one per build slot of a two-core machine, the
 /// common `max-jobs`; more slots take fresh helpers once these are used.
@@ -49,44 +48,53 @@ enum ZygoteState {
 }
 
 /// A started helper, with the daemon's ends of its standard descriptors.
+/// Forked by the zygote or executed, it is the daemon's child, known by a
+/// pidfd: waited for, killed and reaped through it.
 #[derive(Debug)]
 pub struct Helper {
     pub stdin: Option<pipe::Sender>,
     pub stdout: Option<pipe::Receiver>,
     pub stderr: Option<pipe::Receiver>,
-    process: Process,
-}
-
-#[derive(Debug)]
-enum Process {
-    /// Executed by the daemon (killed when dropped).
-    Executed(Child),
-    /// Forked by the zygote: the daemon's child all the same.
-    Forked {
-        pidfd: AsyncFd<OwnedFd>,
-        status: Option<ExitStatus>,
-    },
+    pidfd: AsyncFd<OwnedFd>,
+    status: Option<ExitStatus>,
 }
 
 impl Helper {
-    fn executed(mut child: Child) -> std::io::Result<Helper> {
+    /// Executes `program` with piped standard descriptors.
+    fn executed(program: &std::path::Path) -> std::io::Result<Helper> {
+        let mut child = std::process::Command::new(program)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let pidfd = match rustix::process::pidfd_open(
+            rustix::process::Pid::from_child(&child),
+            rustix::process::PidfdFlags::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e.into());
+            }
+        };
         let missing = || std::io::Error::other("helper without a pipe");
-        let stdin = child.stdin.take().ok_or_else(missing)?.into_owned_fd()?;
-        let stdout = child.stdout.take().ok_or_else(missing)?.into_owned_fd()?;
-        let stderr = child.stderr.take().ok_or_else(missing)?.into_owned_fd()?;
-        Ok(Helper {
-            stdin: Some(pipe::Sender::from_owned_fd(stdin)?),
-            stdout: Some(pipe::Receiver::from_owned_fd(stdout)?),
-            stderr: Some(pipe::Receiver::from_owned_fd(stderr)?),
-            process: Process::Executed(child),
-        })
+        // Dropping `child` neither kills nor waits: the pidfd does both.
+        let parts = ForkedHelper {
+            pidfd,
+            stdin: child.stdin.take().ok_or_else(missing)?.into(),
+            stdout: child.stdout.take().ok_or_else(missing)?.into(),
+            stderr: child.stderr.take().ok_or_else(missing)?.into(),
+        };
+        Self::from_parts(parts)
     }
 
-    fn forked(f: ForkedHelper) -> std::io::Result<Helper> {
+    /// Takes over a started helper; one that cannot be is killed and
+    /// reaped, not left a zombie of ours.
+    fn from_parts(f: ForkedHelper) -> std::io::Result<Helper> {
         let spare = f.pidfd.try_clone();
-        let made = Self::forked_parts(f);
+        let made = Self::register(f);
         if made.is_err() {
-            // Not handed out: killed and reaped, not left a zombie of ours.
             if let Ok(fd) = spare {
                 let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
                 std::thread::spawn(move || reap(&fd, true));
@@ -96,7 +104,7 @@ impl Helper {
     }
 
     #[allow(unsafe_code)]
-    fn forked_parts(f: ForkedHelper) -> std::io::Result<Helper> {
+    fn register(f: ForkedHelper) -> std::io::Result<Helper> {
         // SAFETY: the AsyncFd owns the OwnedFd, so the descriptor stays open
         // and names the same pidfd for as long as it is registered.
         let pidfd =
@@ -106,80 +114,52 @@ impl Helper {
             stdin: Some(pipe::Sender::from_owned_fd(f.stdin)?),
             stdout: Some(pipe::Receiver::from_owned_fd(f.stdout)?),
             stderr: Some(pipe::Receiver::from_owned_fd(f.stderr)?),
-            process: Process::Forked {
-                pidfd,
-                status: None,
-            },
+            pidfd,
+            status: None,
         })
     }
 
     /// Waits for the helper to exit.
     pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
-        match &mut self.process {
-            Process::Executed(c) => c.wait().await,
-            Process::Forked { pidfd, status } => {
-                if let Some(s) = status {
-                    return Ok(*s);
-                }
-                loop {
-                    let mut ready = pidfd.readable().await?;
-                    if let Some(s) = reap(pidfd.get_ref(), false)? {
-                        *status = Some(s);
-                        return Ok(s);
-                    }
-                    ready.clear_ready();
-                }
+        loop {
+            if let Some(s) = self.try_wait()? {
+                return Ok(s);
             }
+            self.pidfd.readable().await?.clear_ready();
         }
     }
 
     /// The exit status if the helper has exited.
     pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
-        match &mut self.process {
-            Process::Executed(c) => c.try_wait(),
-            Process::Forked { pidfd, status } => {
-                if status.is_none() {
-                    *status = reap(pidfd.get_ref(), false)?;
-                }
-                Ok(*status)
-            }
+        if self.status.is_none() {
+            self.status = reap(self.pidfd.get_ref(), false)?;
         }
+        Ok(self.status)
     }
 
-    /// The helper's process id.
+    /// The helper's process id, while it runs.
     pub fn id(&self) -> Option<u32> {
-        match &self.process {
-            Process::Executed(c) => c.id(),
-            Process::Forked { pidfd, status } => {
-                if status.is_some() {
-                    return None;
-                }
-                use std::os::fd::AsRawFd;
-                let info = std::fs::read_to_string(format!(
-                    "/proc/self/fdinfo/{}",
-                    pidfd.get_ref().as_raw_fd()
-                ))
-                .ok()?;
-                info.lines()
-                    .find_map(|l| l.strip_prefix("Pid:"))
-                    .and_then(|p| p.trim().parse().ok())
-            }
+        if self.status.is_some() {
+            return None;
         }
+        use std::os::fd::AsRawFd;
+        let info = std::fs::read_to_string(format!(
+            "/proc/self/fdinfo/{}",
+            self.pidfd.get_ref().as_raw_fd()
+        ))
+        .ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("Pid:"))
+            .and_then(|p| p.trim().parse().ok())
     }
 
     /// Kills the helper (it is reaped by [`Helper::wait`], or when dropped).
     pub fn kill(&mut self) -> std::io::Result<()> {
-        match &mut self.process {
-            Process::Executed(c) => c.start_kill(),
-            Process::Forked { pidfd, status } => match status {
-                Some(_) => Ok(()),
-                None => rustix::process::pidfd_send_signal(
-                    pidfd.get_ref(),
-                    rustix::process::Signal::KILL,
-                )
-                .map_err(Into::into),
-            },
+        if self.status.is_some() {
+            return Ok(());
         }
+        rustix::process::pidfd_send_signal(self.pidfd.get_ref(), rustix::process::Signal::KILL)
+            .map_err(Into::into)
     }
 }
 
@@ -209,16 +189,10 @@ fn reap(pidfd: &OwnedFd, block: bool) -> std::io::Result<Option<ExitStatus>> {
 
 impl Drop for Helper {
     fn drop(&mut self) {
-        // An executed one is killed by tokio (`kill_on_drop`); a forked
-        // one here, and reaped on a thread of its own (it is our child).
-        if let Process::Forked {
-            pidfd,
-            status: None,
-        } = &self.process
-        {
-            let _ =
-                rustix::process::pidfd_send_signal(pidfd.get_ref(), rustix::process::Signal::KILL);
-            if let Ok(fd) = pidfd.get_ref().try_clone() {
+        // Not waited for: killed, and reaped on a thread of its own.
+        if self.status.is_none() {
+            let _ = self.kill();
+            if let Ok(fd) = self.pidfd.get_ref().try_clone() {
                 std::thread::spawn(move || reap(&fd, true));
             }
         }
@@ -276,16 +250,10 @@ impl Helpers {
     }
 
     fn start(&self) -> std::io::Result<Helper> {
-        if let Some(h) = self.fork() {
-            return Ok(h);
+        match self.fork() {
+            Some(h) => Ok(h),
+            None => Helper::executed(&self.path),
         }
-        let child = Command::new(&self.path)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        Helper::executed(child)
     }
 
     /// A helper forked by the zygote (started if need be, and started
@@ -304,7 +272,7 @@ impl Helpers {
                 return None;
             };
             match zygote.fork_helper() {
-                Ok(f) => return Helper::forked(f).ok(),
+                Ok(f) => return Helper::from_parts(f).ok(),
                 // One that just started and cannot fork never will.
                 Err(_) if fresh => *z = ZygoteState::Unavailable,
                 // This one helper is executed instead.
