@@ -55,6 +55,71 @@ fn a_path_whose_blocks_did_not_survive_the_machine_is_invalid_after_it() {
     assert!(c.is_valid(&lost));
 }
 
+/// The same through the real Nix client: `nix-store --add` of two small
+/// files, the machine "goes down" before one of them reached the disk, and
+/// after the restart `nix-store --check-validity` refuses that one, accepts
+/// the other, `--verify --check-contents` is clean, and `--add` again
+/// brings it back whole (verified, with its NAR's hash). The daemon runs
+/// without its FUSE mount, so the client reads nothing from the store
+/// directory itself.
+#[test]
+fn the_nix_client_sees_the_lost_path_invalid_and_can_add_it_again() {
+    let mut d = Daemon::start();
+    let files = d.dir.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let (lost_file, kept_file) = (files.join("lost"), files.join("kept"));
+    std::fs::write(&lost_file, "never reached the disk\n").unwrap();
+    std::fs::write(&kept_file, "did reach the disk\n").unwrap();
+    let add = |d: &Daemon, f: &std::path::Path| {
+        let out = d.nix_store(&["--add", f.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let lost = add(&d, &lost_file);
+    let kept = add(&d, &kept_file);
+    let lost_path = d.store_dir.parse_path(&lost).unwrap();
+    let root = d.catalogue().path_info(&lost_path).unwrap().unwrap().root;
+
+    d.restart_after(|state| {
+        let db = rusqlite::Connection::open(state.join("catalogue.sqlite")).unwrap();
+        db.execute(
+            "INSERT INTO undurable (path, boot) SELECT id, 'an-earlier-boot' FROM paths",
+            [],
+        )
+        .unwrap();
+        store_ipfs::blocks::BlockStore::open(state)
+            .unwrap()
+            .remove(&root)
+            .unwrap();
+    });
+
+    let check = |d: &Daemon, p: &str| d.nix_store(&["--check-validity", p]).status.success();
+    assert!(!check(&d, &lost), "the lost path is invalid");
+    assert!(check(&d, &kept), "the other one is valid");
+    let verify = |d: &Daemon| {
+        let out = d.nix_store(&["--verify", "--check-contents"]);
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success() && !said.contains("error") && !said.contains("modified"),
+            "{said}"
+        );
+    };
+    verify(&d);
+    assert_eq!(add(&d, &lost_file), lost);
+    assert!(check(&d, &lost));
+    // Its blocks check out, and its recorded hash is its NAR's.
+    verify(&d);
+    let hash = d.nix_store(&["-q", "--hash", &lost]);
+    assert_eq!(
+        String::from_utf8_lossy(&hash.stdout).trim(),
+        nix_formats::hash::Hash::sha256(&file_nar(b"never reached the disk\n")).to_prefixed_nix32()
+    );
+}
+
 fn d_catalogue(state: &std::path::Path) -> store_ipfs::catalogue::Catalogue {
     store_ipfs::catalogue::Catalogue::open(state).unwrap()
 }

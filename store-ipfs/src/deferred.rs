@@ -17,8 +17,10 @@
 //! it must never leave is a valid path whose blocks are gone:
 //! - opening the store checks the rows of an earlier boot (every block
 //!   read and hashed: the paths are small), makes the paths that fail
-//!   invalid together with everything that refers to them, then syncs and
-//!   forgets the rows ([`crate::store::Store::open`]);
+//!   invalid together with everything that refers to them and forgets the
+//!   blocks that are gone (a recorded block is trusted to exist: the next
+//!   add of the same data would not write it), then syncs and forgets the
+//!   rows ([`crate::store::Store::open`]);
 //! - a large path, registered the slow way, may use blocks an undurable
 //!   path wrote without having written them itself (they were registered
 //!   when it looked), so while rows exist its registration flushes them
@@ -276,6 +278,14 @@ mod tests {
         assert!(!valid(&store, &a) && !valid(&store, &b));
         assert!(valid(&store, &c));
         assert!(undurable_paths(&store).is_empty());
+        // The block that did not survive is not trusted to exist: adding
+        // the same data again writes it.
+        assert!(!store.catalogue.has_block(&a.root).expect("query"));
+        let again = store
+            .add_nar(nar(b"aaa"), text_path("a", b"aaa", &BTreeSet::new()))
+            .expect("add again");
+        assert_eq!(again.root, a.root);
+        store.blocks.get(&a.root).expect("written again, whole");
 
         // Opening the store does the same (nothing left to do now).
         drop(store);

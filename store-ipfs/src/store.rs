@@ -152,6 +152,25 @@ impl Store {
         let mut gone = std::collections::BTreeSet::new();
         if !stack.is_empty() {
             let _lock = self.lock(true)?;
+            // The blocks that did not survive are forgotten too: a block
+            // the catalogue records is trusted to exist, and the next add
+            // of the same data would not write it again.
+            let mut lost_blocks = Vec::new();
+            let mut walk: Vec<Cid> = suspect
+                .iter()
+                .filter(|r| stack.contains(&r.path))
+                .map(|r| r.root)
+                .collect();
+            let mut seen = HashSet::new();
+            while let Some(c) = walk.pop() {
+                if !seen.insert(c) {
+                    continue;
+                }
+                if self.blocks.get(&c).is_err() {
+                    lost_blocks.push(c);
+                }
+                walk.extend(self.catalogue.links_of(&c)?);
+            }
             while let Some(p) = stack.pop() {
                 if gone.insert(p.clone()) {
                     stack.extend(self.catalogue.referrers(&p)?);
@@ -159,6 +178,7 @@ impl Store {
             }
             let gone: Vec<_> = gone.iter().cloned().collect();
             self.catalogue.delete_paths(&gone)?;
+            self.catalogue.forget_blocks(&lost_blocks)?;
         }
         self.blocks
             .sync()

@@ -182,6 +182,20 @@ impl Daemon {
         store_ipfs::catalogue::Catalogue::open(&self.state).expect("open catalogue")
     }
 
+    /// Runs the real `nix-store` client (Nix from `PATH`) against this
+    /// daemon: its socket, its store directory, its `nix.conf`.
+    pub fn nix_store(&self, args: &[&str]) -> std::process::Output {
+        Command::new("nix-store")
+            .args(args)
+            .env("NIX_REMOTE", format!("unix://{}", self.socket.display()))
+            .env("NIX_STORE_DIR", self.store_dir.as_str())
+            .env("NIX_CONF_DIR", self.dir.path().join("etc"))
+            .env("NIX_STATE_DIR", self.dir.path().join("client-var"))
+            .env("HOME", self.dir.path())
+            .output()
+            .expect("nix-store must be installed")
+    }
+
     pub fn path(&self, p: &StorePath) -> String {
         self.store_dir.display(p)
     }
