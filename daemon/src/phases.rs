@@ -44,6 +44,10 @@ pub enum Phase {
     AddSync,
     /// Uploads: the catalogue transaction (SQLite).
     AddCatalogue,
+    /// A whole build request (`BuildPaths`, `BuildPathsWithResults`,
+    /// `BuildDerivation`) from its arrival to its reply: what the client
+    /// waits for, as against its own work around it.
+    BuildOp,
 }
 
 const NAMES: [&str; N] = [
@@ -64,8 +68,9 @@ const NAMES: [&str; N] = [
     "add-import",
     "add-sync",
     "add-catalogue",
+    "build-op",
 ];
-const N: usize = 17;
+const N: usize = 18;
 
 static NANOS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];
 static COUNTS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];

@@ -68,6 +68,14 @@ fn require_trusted(s: &Session, what: &str) -> Result<(), OpError> {
 }
 
 /// Routes one request.
+/// Runs a build request, timed as [`crate::phases::Phase::BuildOp`].
+async fn build_op<T>(op: impl std::future::Future<Output = T>) -> T {
+    let t = std::time::Instant::now();
+    let r = op.await;
+    crate::phases::add(crate::phases::Phase::BuildOp, t);
+    r
+}
+
 pub async fn dispatch(s: &mut Session, req: Request) -> Result<(), OpError> {
     use Request as R;
     match req {
@@ -145,13 +153,15 @@ pub async fn dispatch(s: &mut Session, req: Request) -> Result<(), OpError> {
             }
             maintenance::verify_store(s, check_contents, repair).await
         }
-        R::BuildPaths { paths, mode } => build::build_paths(s, paths, mode, false).await,
-        R::BuildPathsWithResults { paths, mode } => build::build_paths(s, paths, mode, true).await,
+        R::BuildPaths { paths, mode } => build_op(build::build_paths(s, paths, mode, false)).await,
+        R::BuildPathsWithResults { paths, mode } => {
+            build_op(build::build_paths(s, paths, mode, true)).await
+        }
         R::BuildDerivation {
             drv_path,
             drv,
             mode,
-        } => build::build_derivation(s, drv_path, drv, mode).await,
+        } => build_op(build::build_derivation(s, drv_path, drv, mode)).await,
         R::AddBuildLog(drv) => {
             require_trusted(s, "add build logs")?;
             add::add_build_log(s, drv).await
