@@ -143,7 +143,10 @@ impl BufRead for ChannelReader {
                 // below then sees the closed channel.
                 let _ = d.send(());
             }
-            match self.rx.blocking_recv() {
+            let waited = std::time::Instant::now();
+            let got = self.rx.blocking_recv();
+            crate::phases::add(crate::phases::Phase::UploadWait, waited);
+            match got {
                 Some(chunk) => {
                     self.cur = chunk;
                     self.pos = 0;

@@ -48,6 +48,9 @@ pub enum Phase {
     /// `BuildDerivation`) from its arrival to its reply: what the client
     /// waits for, as against its own work around it.
     BuildOp,
+    /// Uploads: the importer waiting for the client's next bytes (the
+    /// client reading and sending, or the socket).
+    UploadWait,
 }
 
 const NAMES: [&str; N] = [
@@ -69,8 +72,9 @@ const NAMES: [&str; N] = [
     "add-sync",
     "add-catalogue",
     "build-op",
+    "upload-wait",
 ];
-const N: usize = 18;
+const N: usize = 19;
 
 static NANOS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];
 static COUNTS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];
@@ -99,12 +103,19 @@ pub fn commit_timed(
     Ok(recs)
 }
 
-/// One line per phase: `phase NAME COUNT SECONDS`.
+/// One line per phase: `phase NAME COUNT SECONDS`; then, the same way,
+/// the store's own steps (hashing, block writes: [`store_ipfs::timing`]),
+/// which run inside the phases above.
 pub fn report() -> String {
     let mut out = String::new();
-    for (i, name) in NAMES.iter().enumerate() {
-        let n = NANOS[i].load(Ordering::Relaxed);
-        let c = COUNTS[i].load(Ordering::Relaxed);
+    let ours = NAMES.iter().enumerate().map(|(i, name)| {
+        (
+            *name,
+            COUNTS[i].load(Ordering::Relaxed),
+            NANOS[i].load(Ordering::Relaxed),
+        )
+    });
+    for (name, c, n) in ours.chain(store_ipfs::timing::totals()) {
         out.push_str(&format!("phase {name} {c} {:.3}\n", n as f64 / 1e9));
     }
     out

@@ -27,6 +27,7 @@ use cid::Cid;
 use sha2::{Digest as _, Sha256};
 use thiserror::Error;
 
+use crate::timing::{Step, timed};
 use crate::unixfs::SHA2_256;
 
 /// Multihash code of identity (inline) CIDs.
@@ -57,7 +58,10 @@ pub enum BlockError {
 pub fn verify(cid: &Cid, data: &[u8]) -> Result<(), BlockError> {
     let mh = cid.hash();
     let ok = match mh.code() {
-        SHA2_256 => Sha256::digest(data).as_slice() == mh.digest(),
+        SHA2_256 => {
+            let digest = timed(Step::HashVerify, || Sha256::digest(data));
+            digest.as_slice() == mh.digest()
+        }
         IDENTITY => data == mh.digest(),
         code => return Err(BlockError::UnsupportedHash { cid: *cid, code }),
     };
@@ -177,6 +181,10 @@ impl BlockStore {
         if cid.hash().code() == IDENTITY {
             return Ok(());
         }
+        timed(Step::BlockWrite, || self.put_file(cid, data))
+    }
+
+    fn put_file(&self, cid: &Cid, data: &[u8]) -> io::Result<()> {
         let name = cid.to_string();
         if let Some(mut f) = self.open_unnamed()? {
             f.write_all(data)?;

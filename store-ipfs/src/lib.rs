@@ -26,4 +26,5 @@ pub mod gc;
 pub mod nar_dag;
 pub mod pins;
 pub mod store;
+pub mod timing;
 pub mod unixfs;

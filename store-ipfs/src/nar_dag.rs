@@ -11,6 +11,7 @@ use nix_formats::nar::{Event, NarReader, NarWriter, ReadError, WriteError};
 use thiserror::Error;
 
 use crate::dag::{DagError, DagReader, Kind};
+use crate::timing;
 use crate::unixfs::{BlockSink, DirBuilder, DirError, Entry, FileBuilder, symlink};
 
 /// Errors importing a NAR.
@@ -39,11 +40,21 @@ struct Hashing<R> {
     size: u64,
 }
 
+/// Hashes `bytes` into the NAR hash, timed when they are contents (see
+/// [`timing::Step::HashNar`]).
+fn hash_nar(hasher: &mut Hasher, size: &mut u64, bytes: &[u8]) {
+    if bytes.len() >= timing::MIN_COUNTED {
+        timing::timed(timing::Step::HashNar, || hasher.update(bytes));
+    } else {
+        hasher.update(bytes);
+    }
+    *size += bytes.len() as u64;
+}
+
 impl<R: BufRead> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
+        hash_nar(&mut self.hasher, &mut self.size, &buf[..n]);
         Ok(n)
     }
 }
@@ -55,8 +66,7 @@ impl<R: BufRead> BufRead for Hashing<R> {
     fn consume(&mut self, amt: usize) {
         if let Ok(b) = self.inner.fill_buf() {
             let take = amt.min(b.len());
-            self.hasher.update(&b[..take]);
-            self.size += take as u64;
+            hash_nar(&mut self.hasher, &mut self.size, &b[..take]);
         }
         self.inner.consume(amt);
     }

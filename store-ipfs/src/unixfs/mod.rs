@@ -45,7 +45,7 @@ pub const EXECUTABLE_MODE: u32 = 0o555;
 
 /// The CID of a block with the given codec.
 pub fn cid_of(codec: u64, block: &[u8]) -> Cid {
-    let digest = Sha256::digest(block);
+    let digest = crate::timing::timed(crate::timing::Step::HashBlocks, || Sha256::digest(block));
     Cid::new_v1(
         codec,
         Multihash::wrap(SHA2_256, &digest).expect("32-byte digest fits a multihash"),
