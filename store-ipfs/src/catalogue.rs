@@ -66,6 +66,11 @@ CREATE TABLE IF NOT EXISTS undurable (
     boot TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS undurable_path ON undurable(path);
+-- For collecting the blocks of deleted paths without walking the whole
+-- store: a block's parents, and whether a block is some path's root.
+CREATE INDEX IF NOT EXISTS links_child ON links(child);
+CREATE INDEX IF NOT EXISTS paths_root ON paths(root);
+CREATE INDEX IF NOT EXISTS leftovers_root ON leftovers(root);
 ";
 
 /// Errors from the catalogue.
@@ -318,6 +323,18 @@ impl Catalogue {
             .conn
             .prepare_cached("SELECT 1 FROM paths WHERE path = ?1")?;
         Ok(st.exists(params![path.to_string()])?)
+    }
+
+    /// The root block of a valid path.
+    pub fn root_of(&self, path: &StorePath) -> Result<Option<Cid>, CatalogueError> {
+        let name = path.to_string();
+        let root: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT root FROM paths WHERE path = ?1")?
+            .query_row(params![name], |r| r.get(0))
+            .optional()?;
+        root.map(|r| Cid::try_from(r.as_slice()).map_err(|_| corrupt("root CID", &name)))
+            .transpose()
     }
 
     /// The record of a valid path.
@@ -781,6 +798,52 @@ impl Catalogue {
             );
         }
         Ok(out)
+    }
+
+    /// Whether some recorded block that links to `cid` passes `test`
+    /// (asked parent by parent until one does: a block many paths share
+    /// can have very many).
+    pub fn any_parent(
+        &self,
+        cid: &Cid,
+        mut test: impl FnMut(&Cid) -> bool,
+    ) -> Result<bool, CatalogueError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT parent FROM links WHERE child = ?1")?;
+        let mut rows = st.query(params![cid.to_bytes()])?;
+        while let Some(row) = rows.next()? {
+            let b: Vec<u8> = row.get(0)?;
+            let parent =
+                Cid::try_from(b.as_slice()).map_err(|_| corrupt("block link", &cid.to_string()))?;
+            if test(&parent) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether a block is the root of a valid path or of a leftover.
+    pub fn is_root(&self, cid: &Cid) -> Result<bool, CatalogueError> {
+        let k = cid.to_bytes();
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT 1 FROM paths WHERE root = ?1")?;
+        if st.exists(params![k])? {
+            return Ok(true);
+        }
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT 1 FROM leftovers WHERE root = ?1")?;
+        Ok(st.exists(params![k])?)
+    }
+
+    /// How many blocks are recorded.
+    pub fn block_count(&self) -> Result<u64, CatalogueError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM blocks", [], |r| r.get(0))?;
+        Ok(n as u64)
     }
 
     /// Every recorded block link, parent to children.

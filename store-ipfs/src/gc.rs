@@ -80,18 +80,17 @@ pub fn collect(
     dry_run: bool,
 ) -> Result<GcReport, StoreError> {
     let _lock = store.lock(true)?;
+    collect_locked(store, extra, dry_run)
+}
+
+/// [`collect`], under the exclusive lock the caller holds.
+fn collect_locked(
+    store: &mut Store,
+    extra: &dyn RootSource,
+    dry_run: bool,
+) -> Result<GcReport, StoreError> {
     let mut trace = Trace::new();
-    let mut report = GcReport::default();
-    let dir = store.blocks.dir().to_owned();
-    if !dry_run {
-        report.stale_tmp = store
-            .blocks
-            .clean_tmp()
-            .map_err(io_err("block temp dir", &dir))?;
-        remove_stale_trash(&dir);
-        restore_interrupted_trash(&dir).map_err(io_err("trash", &dir))?;
-    }
-    let (_, dangling) = store.pins.list().map_err(io_err("pins", store.state()))?;
+    let report = begin(store, dry_run)?;
     trace.mark("start");
     let live = live_blocks(store, extra)?;
     trace.mark("live blocks");
@@ -99,6 +98,7 @@ pub fn collect(
         .pins
         .temp_cids()
         .map_err(io_err("temp pins", store.state()))?;
+    let dir = store.blocks.dir().to_owned();
     let files: HashSet<Cid> = store
         .blocks
         .list()
@@ -118,13 +118,112 @@ pub fn collect(
         .filter(|c| !live.contains(c) && !claimed.contains(c))
         .copied()
         .collect();
+    remove(store, dead_files, dead_rows, report, dry_run, trace)
+}
+
+/// Collects what deleting the paths whose roots were `deleted` left
+/// unreachable, without walking the whole store: the candidates are the
+/// recorded blocks reachable from those roots; of them, a block stays if
+/// it is the root of a valid path or of a leftover, pinned, one of
+/// `extra`'s roots, claimed by a writer, linked from a recorded block that
+/// is not a candidate (taken to be live: at worst something dead is kept
+/// until a full collection), or reachable from such a block through
+/// candidates. Files no block row names (what a killed writer left) are
+/// not looked for: [`collect`] finds those. When the candidates are half
+/// the store or more, this is [`collect`] (the faster walk then).
+pub fn collect_after_delete(
+    store: &mut Store,
+    deleted: &[Cid],
+    extra: &dyn RootSource,
+    dry_run: bool,
+) -> Result<GcReport, StoreError> {
+    let _lock = store.lock(true)?;
+    let mut trace = Trace::new();
+    let mut candidates: HashSet<Cid> = HashSet::new();
+    let mut stack: Vec<Cid> = deleted.to_vec();
+    while let Some(c) = stack.pop() {
+        if !candidates.contains(&c) && store.catalogue.has_block(&c)? {
+            candidates.insert(c);
+            stack.extend(store.catalogue.links_of(&c)?);
+        }
+    }
+    if candidates.len() as u64 * 2 >= store.catalogue.block_count()? {
+        return collect_locked(store, extra, dry_run);
+    }
+    trace.mark("candidates");
+    let report = begin(store, dry_run)?;
+    let (pins, _) = store.pins.list().map_err(io_err("pins", store.state()))?;
+    let mut kept: HashSet<Cid> = pins.into_iter().map(|p| p.cid).collect();
+    kept.extend(extra.roots()?);
+    let mut stack = Vec::new();
+    for c in &candidates {
+        let live = kept.contains(c)
+            || store.catalogue.is_root(c)?
+            || store.catalogue.any_parent(c, |p| !candidates.contains(p))?;
+        if live {
+            stack.push(*c);
+        }
+    }
+    let mut live = HashSet::new();
+    while let Some(c) = stack.pop() {
+        if live.insert(c) {
+            for child in store.catalogue.links_of(&c)? {
+                if candidates.contains(&child) {
+                    stack.push(child);
+                }
+            }
+        }
+    }
+    trace.mark("live candidates");
+    let claimed = store
+        .pins
+        .temp_cids()
+        .map_err(io_err("temp pins", store.state()))?;
+    let dead: Vec<Cid> = candidates
+        .into_iter()
+        .filter(|c| !live.contains(c) && !claimed.contains(c))
+        .collect();
+    remove(store, dead.clone(), dead, report, dry_run, trace)
+}
+
+/// The start of a collection, under the exclusive lock: removes writers'
+/// stale temp files and earlier collections' trash (unless `dry_run`),
+/// and finds the pin links that no longer resolve.
+fn begin(store: &mut Store, dry_run: bool) -> Result<GcReport, StoreError> {
+    let dir = store.blocks.dir().to_owned();
+    let mut report = GcReport::default();
+    if !dry_run {
+        report.stale_tmp = store
+            .blocks
+            .clean_tmp()
+            .map_err(io_err("block temp dir", &dir))?;
+        remove_stale_trash(&dir);
+        restore_interrupted_trash(&dir).map_err(io_err("trash", &dir))?;
+    }
+    let (_, dangling) = store.pins.list().map_err(io_err("pins", store.state()))?;
+    report.dangling_pins = dangling;
+    Ok(report)
+}
+
+/// Removes dead blocks: forgets `dead_rows`, moves `dead_files` to the
+/// trash, puts back any a writer claimed meanwhile and deletes the rest
+/// (on another thread); removes the dangling pin links `report` names.
+/// With `dry_run`, only reports.
+fn remove(
+    store: &mut Store,
+    dead_files: Vec<Cid>,
+    dead_rows: Vec<Cid>,
+    mut report: GcReport,
+    dry_run: bool,
+    mut trace: Trace,
+) -> Result<GcReport, StoreError> {
+    let dir = store.blocks.dir().to_owned();
     for c in &dead_files {
         report.bytes_freed += fs::symlink_metadata(store.blocks.path_of(c))
             .map(|m| m.len())
             .unwrap_or(0);
     }
     trace.mark("sizes");
-    report.dangling_pins = dangling;
     if dry_run {
         report.removed = dead_files;
         return Ok(report);

@@ -257,6 +257,7 @@ pub fn collect(
 
     // Commit, keeping whatever a temp root that arrived meanwhile needs.
     let mut doomed = walk.doomed;
+    let mut roots_of_doomed = Vec::new();
     shared
         .with_temp_roots(|now| {
             let kept = graph.closure(now.iter().cloned(), keep);
@@ -266,6 +267,17 @@ pub fn collect(
                 .filter(|p| graph.is_valid(p))
                 .cloned()
                 .collect();
+            // What the blocks of the deleted paths hang from, for the
+            // sweep of a `--delete` (below).
+            if req.action == GcAction::DeleteSpecific {
+                for p in &doomed {
+                    let root = match st.catalogue.root_of(p)? {
+                        Some(r) => Some(r),
+                        None => st.catalogue.leftover(p)?,
+                    };
+                    roots_of_doomed.extend(root);
+                }
+            }
             st.catalogue.delete_paths(&valid)
         })
         .map_err(|e| client_err(chain(&e)))?;
@@ -284,23 +296,33 @@ pub fn collect(
     res.log.push("deleting unused links...".to_owned());
     phases::add(Phase::GcPaths, t);
     res.bytes_freed = freed;
-    sweep_blocks_later(shared.stores.clone());
+    // A `--delete` sweeps only what hung from the paths it deleted; a
+    // collection sweeps the whole block store (which also finds what
+    // killed writers left).
+    let deleted = (req.action == GcAction::DeleteSpecific).then_some(roots_of_doomed);
+    sweep_blocks_later(shared.stores.clone(), deleted);
     Ok(res)
 }
 
 /// Removes the blocks no valid path, leftover or pin needs any more, on a
 /// thread of its own so that the client has its answer first (a sweep of
-/// a large store takes seconds). The deleted paths are gone from the
-/// catalogue already; a sweep cut short (the daemon stopped) leaves
-/// orphan blocks that the next one removes. Sweeps run one at a time under
-/// the store's lock, and adds that meanwhile need a block it is about to
+/// a large store takes seconds): of the blocks reachable from `deleted`
+/// (the roots of the paths a `--delete` removed) when given, else of the
+/// whole block store. The deleted paths are gone from the catalogue
+/// already; a sweep cut short (the daemon stopped) leaves orphan blocks
+/// that the next full one removes. Sweeps run one at a time under the
+/// store's lock, and adds that meanwhile need a block it is about to
 /// remove claim it first, as with any collection.
-fn sweep_blocks_later(stores: std::sync::Arc<crate::shared::StorePool>) {
+fn sweep_blocks_later(
+    stores: std::sync::Arc<crate::shared::StorePool>,
+    deleted: Option<Vec<cid::Cid>>,
+) {
     std::thread::spawn(move || {
         let t = std::time::Instant::now();
-        let swept = stores
-            .take()
-            .and_then(|mut st| store_ipfs::gc::collect(&mut st, &(), false));
+        let swept = stores.take().and_then(|mut st| match &deleted {
+            Some(roots) => store_ipfs::gc::collect_after_delete(&mut st, roots, &(), false),
+            None => store_ipfs::gc::collect(&mut st, &(), false),
+        });
         match swept {
             Ok(_) => phases::add(Phase::GcBlocks, t),
             Err(e) => eprintln!("pkgchain-daemon: sweeping unused blocks: {}", chain(&e)),
