@@ -91,6 +91,11 @@ fn collect_locked(
 ) -> Result<GcReport, StoreError> {
     let mut trace = Trace::new();
     let report = begin(store, dry_run)?;
+    if !dry_run {
+        // Where earlier versions left their trash: among the blocks, which
+        // only a full collection lists anyway.
+        remove_stale_trash(store.blocks.dir(), ".trash-");
+    }
     trace.mark("start");
     let live = live_blocks(store, extra)?;
     trace.mark("live blocks");
@@ -197,13 +202,19 @@ fn begin(store: &mut Store, dry_run: bool) -> Result<GcReport, StoreError> {
             .blocks
             .clean_tmp()
             .map_err(io_err("block temp dir", &dir))?;
-        remove_stale_trash(&dir);
+        remove_stale_trash(&dir.join(TRASHED), "");
         restore_interrupted_trash(&dir).map_err(io_err("trash", &dir))?;
     }
     let (_, dangling) = store.pins.list().map_err(io_err("pins", store.state()))?;
     report.dangling_pins = dangling;
     Ok(report)
 }
+
+/// Where removed blocks wait, one directory per collection
+/// (`<pid>-<n>`), for the thread that unlinks them: a directory of its
+/// own, so that finding those a dead process left does not mean listing
+/// every block.
+const TRASHED: &str = ".trashed";
 
 /// Removes dead blocks: forgets `dead_rows`, moves `dead_files` to the
 /// trash, puts back any a writer claimed meanwhile and deletes the rest
@@ -264,7 +275,9 @@ fn remove(
     // a while (about a millisecond a file on a busy disk), so it happens
     // on another thread under a name of its own, after the caller returns.
     let n = TRASH_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let doomed = dir.join(format!(".trash-{}-{n}", std::process::id()));
+    let trashed = dir.join(TRASHED);
+    fs::create_dir_all(&trashed).map_err(io_err("trash", &trashed))?;
+    let doomed = trashed.join(format!("{}-{n}", std::process::id()));
     fs::rename(&trash, &doomed).map_err(io_err("trash", &trash))?;
     std::thread::spawn(move || {
         let _ = fs::remove_dir_all(&doomed);
@@ -315,13 +328,14 @@ fn restore_interrupted_trash(dir: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Removes the trash directories of collections in processes that are
-/// gone (they died before their removal thread finished).
-fn remove_stale_trash(dir: &std::path::Path) {
+/// Removes the trash directories (named `<prefix><pid>-<n>` in `dir`) of
+/// collections in processes that are gone (they died before their
+/// removal thread finished).
+fn remove_stale_trash(dir: &std::path::Path, prefix: &str) {
     let Ok(rd) = fs::read_dir(dir) else { return };
     for e in rd.flatten() {
         let name = e.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(".trash-")) else {
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
             continue;
         };
         let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());

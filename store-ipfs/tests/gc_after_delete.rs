@@ -191,3 +191,32 @@ fn a_delete_of_most_of_the_store_is_a_full_collection() {
     assert!(report.removed.contains(&orphan_cid));
     assert!(store.blocks.list().expect("list").is_empty());
 }
+
+#[test]
+fn trash_a_dead_collector_left_goes_with_the_next_sweep() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    tree(&a, "a", 5);
+    tree(&b, "b", 100);
+    let mut store = Store::open(&t.path().join("state")).expect("open");
+    let ra = add(&mut store, &a, &store_path("a", 'a'));
+    add(&mut store, &b, &store_path("b", 'b'));
+    // A process that no longer exists (beyond any pid) left its trash:
+    // where this version puts it, and where earlier ones did.
+    let dir = store.blocks.dir().to_owned();
+    let now = dir.join(".trashed/999999999-0");
+    let before = dir.join(".trash-999999999-1");
+    for d in [&now, &before] {
+        fs::create_dir_all(d).expect("mkdir");
+        fs::write(d.join("x"), "x").expect("write");
+    }
+    store
+        .catalogue
+        .delete_paths(&[store_path("a", 'a')])
+        .expect("delete a");
+    gc::collect_after_delete(&mut store, &[ra], &(), false).expect("sweep");
+    assert!(!now.exists(), "the sweep after a delete clears .trashed");
+    assert!(before.exists(), "it does not list the blocks");
+    gc::collect(&mut store, &(), false).expect("gc");
+    assert!(!before.exists(), "a full collection does");
+}
