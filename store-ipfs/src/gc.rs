@@ -144,16 +144,17 @@ pub fn collect_after_delete(
 ) -> Result<GcReport, StoreError> {
     let _lock = store.lock(true)?;
     let mut trace = Trace::new();
+    let total = store.catalogue.block_count()?;
     let mut candidates: HashSet<Cid> = HashSet::new();
     let mut stack: Vec<Cid> = deleted.to_vec();
     while let Some(c) = stack.pop() {
+        if candidates.len() as u64 * 2 >= total {
+            return collect_locked(store, extra, dry_run);
+        }
         if !candidates.contains(&c) && store.catalogue.has_block(&c)? {
             candidates.insert(c);
             stack.extend(store.catalogue.links_of(&c)?);
         }
-    }
-    if candidates.len() as u64 * 2 >= store.catalogue.block_count()? {
-        return collect_locked(store, extra, dry_run);
     }
     trace.mark("candidates");
     let report = begin(store, dry_run)?;
