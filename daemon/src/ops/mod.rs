@@ -67,7 +67,6 @@ fn require_trusted(s: &Session, what: &str) -> Result<(), OpError> {
     }
 }
 
-/// Routes one request.
 /// Runs a build request, timed as [`crate::phases::Phase::BuildOp`].
 async fn build_op<T>(op: impl std::future::Future<Output = T>) -> T {
     let t = std::time::Instant::now();
@@ -76,6 +75,7 @@ async fn build_op<T>(op: impl std::future::Future<Output = T>) -> T {
     r
 }
 
+/// Routes one request.
 pub async fn dispatch(s: &mut Session, req: Request) -> Result<(), OpError> {
     use Request as R;
     match req {
