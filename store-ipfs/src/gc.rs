@@ -90,7 +90,7 @@ fn collect_locked(
     dry_run: bool,
 ) -> Result<GcReport, StoreError> {
     let mut trace = Trace::new();
-    let report = begin(store, dry_run)?;
+    let (report, _) = begin(store, dry_run)?;
     if !dry_run {
         // Where earlier versions left their trash: among the blocks, which
         // only a full collection lists anyway.
@@ -145,27 +145,30 @@ pub fn collect_after_delete(
     let _lock = store.lock(true)?;
     let mut trace = Trace::new();
     let total = store.catalogue.block_count()?;
-    let mut candidates: HashSet<Cid> = HashSet::new();
+    // Each candidate with its recorded children (asked once, here).
+    let mut candidates: HashMap<Cid, Vec<Cid>> = HashMap::new();
     let mut stack: Vec<Cid> = deleted.to_vec();
     while let Some(c) = stack.pop() {
         if candidates.len() as u64 * 2 >= total {
             return collect_locked(store, extra, dry_run);
         }
-        if !candidates.contains(&c) && store.catalogue.has_block(&c)? {
-            candidates.insert(c);
-            stack.extend(store.catalogue.links_of(&c)?);
+        if !candidates.contains_key(&c) && store.catalogue.has_block(&c)? {
+            let children = store.catalogue.links_of(&c)?;
+            stack.extend(children.iter().copied());
+            candidates.insert(c, children);
         }
     }
     trace.mark("candidates");
-    let report = begin(store, dry_run)?;
-    let (pins, _) = store.pins.list().map_err(io_err("pins", store.state()))?;
+    let (report, pins) = begin(store, dry_run)?;
     let mut kept: HashSet<Cid> = pins.into_iter().map(|p| p.cid).collect();
     kept.extend(extra.roots()?);
     let mut stack = Vec::new();
-    for c in &candidates {
+    for c in candidates.keys() {
         let live = kept.contains(c)
             || store.catalogue.is_root(c)?
-            || store.catalogue.any_parent(c, |p| !candidates.contains(p))?;
+            || store
+                .catalogue
+                .any_parent(c, |p| !candidates.contains_key(p))?;
         if live {
             stack.push(*c);
         }
@@ -173,11 +176,8 @@ pub fn collect_after_delete(
     let mut live = HashSet::new();
     while let Some(c) = stack.pop() {
         if live.insert(c) {
-            for child in store.catalogue.links_of(&c)? {
-                if candidates.contains(&child) {
-                    stack.push(child);
-                }
-            }
+            let children = candidates.get(&c).map_or(&[][..], Vec::as_slice);
+            stack.extend(children.iter().filter(|ch| candidates.contains_key(*ch)));
         }
     }
     trace.mark("live candidates");
@@ -186,16 +186,20 @@ pub fn collect_after_delete(
         .temp_cids()
         .map_err(io_err("temp pins", store.state()))?;
     let dead: Vec<Cid> = candidates
-        .into_iter()
+        .into_keys()
         .filter(|c| !live.contains(c) && !claimed.contains(c))
         .collect();
     remove(store, dead.clone(), dead, report, dry_run, trace)
 }
 
 /// The start of a collection, under the exclusive lock: removes writers'
-/// stale temp files and earlier collections' trash (unless `dry_run`),
-/// and finds the pin links that no longer resolve.
-fn begin(store: &mut Store, dry_run: bool) -> Result<GcReport, StoreError> {
+/// stale temp files and earlier collections' trash (unless `dry_run`);
+/// returns the report so far (with the pin links that no longer resolve)
+/// and the pins.
+fn begin(
+    store: &mut Store,
+    dry_run: bool,
+) -> Result<(GcReport, Vec<crate::pins::PinEntry>), StoreError> {
     let dir = store.blocks.dir().to_owned();
     let mut report = GcReport::default();
     if !dry_run {
@@ -206,9 +210,9 @@ fn begin(store: &mut Store, dry_run: bool) -> Result<GcReport, StoreError> {
         remove_stale_trash(&dir.join(TRASHED), "");
         restore_interrupted_trash(&dir).map_err(io_err("trash", &dir))?;
     }
-    let (_, dangling) = store.pins.list().map_err(io_err("pins", store.state()))?;
+    let (pins, dangling) = store.pins.list().map_err(io_err("pins", store.state()))?;
     report.dangling_pins = dangling;
-    Ok(report)
+    Ok((report, pins))
 }
 
 /// Where removed blocks wait, one directory per collection
