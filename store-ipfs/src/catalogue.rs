@@ -325,12 +325,21 @@ impl Catalogue {
         Ok(st.exists(params![path.to_string()])?)
     }
 
-    /// The root block of a valid path.
-    pub fn root_of(&self, path: &StorePath) -> Result<Option<Cid>, CatalogueError> {
+    /// The root of what the store directory shows at `path`: the valid
+    /// path's, else the leftover's there.
+    pub fn shown_root(&self, path: &StorePath) -> Result<Option<Cid>, CatalogueError> {
+        match self.root_in("SELECT root FROM paths WHERE path = ?1", path)? {
+            Some(root) => Ok(Some(root)),
+            None => self.leftover(path),
+        }
+    }
+
+    /// The root CID `sql` (one row, one column, `?1` the path) reads.
+    fn root_in(&self, sql: &str, path: &StorePath) -> Result<Option<Cid>, CatalogueError> {
         let name = path.to_string();
         let root: Option<Vec<u8>> = self
             .conn
-            .prepare_cached("SELECT root FROM paths WHERE path = ?1")?
+            .prepare_cached(sql)?
             .query_row(params![name], |r| r.get(0))
             .optional()?;
         root.map(|r| Cid::try_from(r.as_slice()).map_err(|_| corrupt("root CID", &name)))
@@ -596,14 +605,7 @@ impl Catalogue {
 
     /// The root of the leftover at `path`, if there is one.
     pub fn leftover(&self, path: &StorePath) -> Result<Option<Cid>, CatalogueError> {
-        let name = path.to_string();
-        let root: Option<Vec<u8>> = self
-            .conn
-            .prepare_cached("SELECT root FROM leftovers WHERE path = ?1")?
-            .query_row(params![name], |r| r.get(0))
-            .optional()?;
-        root.map(|r| Cid::try_from(r.as_slice()).map_err(|_| corrupt("leftover root CID", &name)))
-            .transpose()
+        self.root_in("SELECT root FROM leftovers WHERE path = ?1", path)
     }
 
     /// Every leftover with its root CID, by path.
@@ -825,17 +827,10 @@ impl Catalogue {
 
     /// Whether a block is the root of a valid path or of a leftover.
     pub fn is_root(&self, cid: &Cid) -> Result<bool, CatalogueError> {
-        let k = cid.to_bytes();
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT 1 FROM paths WHERE root = ?1")?;
-        if st.exists(params![k])? {
-            return Ok(true);
-        }
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT 1 FROM leftovers WHERE root = ?1")?;
-        Ok(st.exists(params![k])?)
+        let mut st = self.conn.prepare_cached(
+            "SELECT 1 FROM paths WHERE root = ?1 UNION ALL SELECT 1 FROM leftovers WHERE root = ?1",
+        )?;
+        Ok(st.exists(params![cid.to_bytes()])?)
     }
 
     /// How many blocks are recorded.

@@ -271,11 +271,7 @@ pub fn collect(
             // sweep of a `--delete` (below).
             if req.action == GcAction::DeleteSpecific {
                 for p in &doomed {
-                    let root = match st.catalogue.root_of(p)? {
-                        Some(r) => Some(r),
-                        None => st.catalogue.leftover(p)?,
-                    };
-                    roots_of_doomed.extend(root);
+                    roots_of_doomed.extend(st.catalogue.shown_root(p)?);
                 }
             }
             st.catalogue.delete_paths(&valid)

@@ -188,14 +188,7 @@ impl StoreFs {
                 };
                 let cat = self.catalogue.as_ref().expect("store view has a catalogue");
                 let cat = cat.lock().expect("catalogue lock");
-                let rec = cat
-                    .path_info(&path)
-                    .map(|r| r.map(|r| r.root))
-                    .and_then(|r| match r {
-                        Some(root) => Ok(Some(root)),
-                        None => cat.leftover(&path),
-                    });
-                match rec {
+                match cat.shown_root(&path) {
                     Ok(Some(root)) => root,
                     Ok(None) => return Ok(None),
                     Err(e) => {
