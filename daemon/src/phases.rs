@@ -2,8 +2,9 @@
 //! `SIGUSR1` (`bench/compare` shows them for workloads that miss their
 //! target). Counting costs two clock reads per phase.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+use store_ipfs::timing::Tally;
 
 /// A phase of building one derivation.
 #[derive(Debug, Clone, Copy)]
@@ -76,14 +77,11 @@ const NAMES: [&str; N] = [
 ];
 const N: usize = 19;
 
-static NANOS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];
-static COUNTS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];
+static TALLIES: [Tally; N] = [const { Tally::new() }; N];
 
 /// Adds the time since `since` to `phase`.
 pub fn add(phase: Phase, since: Instant) {
-    let i = phase as usize;
-    NANOS[i].fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
-    COUNTS[i].fetch_add(1, Ordering::Relaxed);
+    TALLIES[phase as usize].add(since);
 }
 
 /// Registers prepared paths (references first), timing the durability
@@ -108,12 +106,9 @@ pub fn commit_timed(
 /// which run inside the phases above.
 pub fn report() -> String {
     let mut out = String::new();
-    let ours = NAMES.iter().enumerate().map(|(i, name)| {
-        (
-            *name,
-            COUNTS[i].load(Ordering::Relaxed),
-            NANOS[i].load(Ordering::Relaxed),
-        )
+    let ours = NAMES.iter().zip(&TALLIES).map(|(name, t)| {
+        let (c, n) = t.get();
+        (*name, c, n)
     });
     for (name, c, n) in ours.chain(store_ipfs::timing::totals()) {
         out.push_str(&format!("phase {name} {c} {:.3}\n", n as f64 / 1e9));

@@ -27,16 +27,51 @@ const NAMES: [&str; 4] = ["hash-nar", "hash-blocks", "hash-verify", "block-write
 /// Hashing of fewer bytes than this is not timed (see [`Step::HashNar`]).
 pub const MIN_COUNTED: usize = 1024;
 
-static NANOS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
-static COUNTS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+/// A running total: how many times, how long in all (the daemon keeps its
+/// phases in these too).
+#[derive(Debug)]
+pub struct Tally {
+    count: AtomicU64,
+    nanos: AtomicU64,
+}
+
+impl Tally {
+    pub const fn new() -> Self {
+        Tally {
+            count: AtomicU64::new(0),
+            nanos: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts once more, with the time since `since`.
+    pub fn add(&self, since: Instant) {
+        self.nanos
+            .fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(count, nanoseconds)` so far.
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.count.load(Ordering::Relaxed),
+            self.nanos.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally::new()
+    }
+}
+
+static TALLIES: [Tally; 4] = [const { Tally::new() }; 4];
 
 /// Runs `f`, adding its time to `step`.
 pub fn timed<T>(step: Step, f: impl FnOnce() -> T) -> T {
     let t = Instant::now();
     let r = f();
-    let i = step as usize;
-    NANOS[i].fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-    COUNTS[i].fetch_add(1, Ordering::Relaxed);
+    TALLIES[step as usize].add(t);
     r
 }
 
@@ -44,13 +79,10 @@ pub fn timed<T>(step: Step, f: impl FnOnce() -> T) -> T {
 pub fn totals() -> Vec<(&'static str, u64, u64)> {
     NAMES
         .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            (
-                *name,
-                COUNTS[i].load(Ordering::Relaxed),
-                NANOS[i].load(Ordering::Relaxed),
-            )
+        .zip(&TALLIES)
+        .map(|(name, t)| {
+            let (c, n) = t.get();
+            (*name, c, n)
         })
         .collect()
 }
