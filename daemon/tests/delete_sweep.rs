@@ -49,15 +49,7 @@ fn a_delete_sweeps_the_deleted_paths_blocks_and_keeps_the_shared_ones() {
     write(&a, "shared/small", "in both\n");
     write(&b, "elsewhere/small", "in both\n");
 
-    let add = |p: &Path| {
-        let out = d.nix_store(&["--add", p.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
+    let add = |p: &Path| d.nix_store_ok(&["--add", p.to_str().unwrap()]);
     let (pa, pb) = (add(&a), add(&b));
     let root_of = |p: &str| {
         let sp = d.store_dir.parse_path(p).unwrap();
@@ -77,26 +69,13 @@ fn a_delete_sweeps_the_deleted_paths_blocks_and_keeps_the_shared_ones() {
     );
     assert!(of_a.len() * 2 < of_b.len(), "a small part of the store");
 
-    let verify = || {
-        let out = d.nix_store(&["--verify", "--check-contents"]);
-        let said = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(
-            out.status.success() && !said.contains("error") && !said.contains("modified"),
-            "{said}"
-        );
-    };
-    let out = d.nix_store(&["--delete", &pa]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    d.nix_store_ok(&["--delete", &pa]);
     // The sweep runs after the answer: the store verifies while it does,
     // and once it is done the blocks (recorded and on disk) are b's.
     let blocks = store_ipfs::blocks::BlockStore::open(&d.state).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        verify();
+        d.verify_clean();
         let recorded: HashSet<Cid> = cat.all_blocks().unwrap().into_iter().collect();
         let files: HashSet<Cid> = blocks.list().unwrap().into_iter().collect();
         if recorded == of_b && files == of_b {

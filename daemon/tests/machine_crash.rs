@@ -70,15 +70,7 @@ fn the_nix_client_sees_the_lost_path_invalid_and_can_add_it_again() {
     let (lost_file, kept_file) = (files.join("lost"), files.join("kept"));
     std::fs::write(&lost_file, "never reached the disk\n").unwrap();
     std::fs::write(&kept_file, "did reach the disk\n").unwrap();
-    let add = |d: &Daemon, f: &std::path::Path| {
-        let out = d.nix_store(&["--add", f.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
+    let add = |d: &Daemon, f: &std::path::Path| d.nix_store_ok(&["--add", f.to_str().unwrap()]);
     let lost = add(&d, &lost_file);
     let kept = add(&d, &kept_file);
     let lost_path = d.store_dir.parse_path(&lost).unwrap();
@@ -100,19 +92,11 @@ fn the_nix_client_sees_the_lost_path_invalid_and_can_add_it_again() {
     let check = |d: &Daemon, p: &str| d.nix_store(&["--check-validity", p]).status.success();
     assert!(!check(&d, &lost), "the lost path is invalid");
     assert!(check(&d, &kept), "the other one is valid");
-    let verify = |d: &Daemon| {
-        let out = d.nix_store(&["--verify", "--check-contents"]);
-        let said = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(
-            out.status.success() && !said.contains("error") && !said.contains("modified"),
-            "{said}"
-        );
-    };
-    verify(&d);
+    d.verify_clean();
     assert_eq!(add(&d, &lost_file), lost);
     assert!(check(&d, &lost));
     // Its blocks check out, and its recorded hash is its NAR's.
-    verify(&d);
+    d.verify_clean();
     let hash = d.nix_store(&["-q", "--hash", &lost]);
     assert_eq!(
         String::from_utf8_lossy(&hash.stdout).trim(),

@@ -39,6 +39,15 @@ fn add(store: &mut Store, dir: &Path, path: &StorePath) -> Cid {
     store.add_nar(nar.as_slice(), meta).expect("add").root
 }
 
+/// Makes `path` invalid, then sweeps what hung from its root.
+fn delete_and_sweep(store: &mut Store, path: &StorePath, root: &Cid) -> gc::GcReport {
+    store
+        .catalogue
+        .delete_paths(std::slice::from_ref(path))
+        .expect("delete");
+    gc::collect_after_delete(store, std::slice::from_ref(root), &(), false).expect("sweep")
+}
+
 fn write(dir: &Path, name: &str, data: impl AsRef<[u8]>) {
     let p = dir.join(name);
     fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
@@ -151,11 +160,7 @@ fn a_delete_of_content_another_path_has_removes_nothing() {
     let ry = add(&mut store, &x, &store_path("y", 'y'));
     assert_eq!(rx, ry, "same contents, same DAG");
     add(&mut store, &big, &store_path("big", 'z'));
-    store
-        .catalogue
-        .delete_paths(&[store_path("x", 'x')])
-        .expect("delete x");
-    let report = gc::collect_after_delete(&mut store, &[rx], &(), false).expect("sweep");
+    let report = delete_and_sweep(&mut store, &store_path("x", 'x'), &rx);
     assert!(report.removed.is_empty(), "{:?}", report.removed);
     restores(&store, &ry, &x, &t.path().join("out"));
 }
@@ -177,16 +182,11 @@ fn a_delete_of_most_of_the_store_is_a_full_collection() {
     store.blocks.put(&orphan_cid, &orphan).expect("orphan");
 
     // Deleting the small one: its blocks only, the orphan stays.
-    store
-        .catalogue
-        .delete_paths(&[store_path("small", 's')])
-        .expect("delete small");
-    let report = gc::collect_after_delete(&mut store, &[rs], &(), false).expect("sweep");
+    let report = delete_and_sweep(&mut store, &store_path("small", 's'), &rs);
     assert!(report.removed.contains(&rs));
     assert!(store.blocks.has(&orphan_cid));
     // Deleting the large one: a full collection, which finds the orphan.
-    store.catalogue.delete_paths(&[pa]).expect("delete a");
-    let report = gc::collect_after_delete(&mut store, &[ra], &(), false).expect("sweep");
+    let report = delete_and_sweep(&mut store, &pa, &ra);
     assert!(report.removed.contains(&ra));
     assert!(report.removed.contains(&orphan_cid));
     assert!(store.blocks.list().expect("list").is_empty());
@@ -210,11 +210,7 @@ fn trash_a_dead_collector_left_goes_with_the_next_sweep() {
         fs::create_dir_all(d).expect("mkdir");
         fs::write(d.join("x"), "x").expect("write");
     }
-    store
-        .catalogue
-        .delete_paths(&[store_path("a", 'a')])
-        .expect("delete a");
-    gc::collect_after_delete(&mut store, &[ra], &(), false).expect("sweep");
+    delete_and_sweep(&mut store, &store_path("a", 'a'), &ra);
     assert!(!now.exists(), "the sweep after a delete clears .trashed");
     assert!(before.exists(), "it does not list the blocks");
     gc::collect(&mut store, &(), false).expect("gc");

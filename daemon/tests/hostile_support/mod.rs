@@ -196,6 +196,32 @@ impl Daemon {
             .expect("nix-store must be installed")
     }
 
+    /// [`Daemon::nix_store`] that must succeed; its standard output,
+    /// trimmed.
+    pub fn nix_store_ok(&self, args: &[&str]) -> String {
+        let out = self.nix_store(args);
+        assert!(
+            out.status.success(),
+            "nix-store {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("nix-store prints text")
+            .trim()
+            .to_owned()
+    }
+
+    /// `nix-store --verify --check-contents` succeeds and reports nothing
+    /// wrong.
+    pub fn verify_clean(&self) {
+        let out = self.nix_store(&["--verify", "--check-contents"]);
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success() && !said.contains("error") && !said.contains("modified"),
+            "{said}"
+        );
+    }
+
     pub fn path(&self, p: &StorePath) -> String {
         self.store_dir.display(p)
     }
