@@ -221,12 +221,7 @@ fn cid_view_and_corruption() {
     let state = t.path().join("state");
     let mut store = Store::open(&state).expect("store");
     let src = make(&t.path().join("src")).remove(0);
-    let mut w = store.writer().expect("writer");
-    let root = add_path(&src, &mut w).expect("add");
-    let written = w.finish().expect("blocks written");
-    store
-        .commit_pin(written, "tester", "pkg", &root.cid)
-        .expect("pin");
+    let root = common::add_and_pin(&mut store, &src);
     let mnt = t.path().join("mnt");
     fs::create_dir(&mnt).expect("mkdir");
     let session = mount(&state, View::Cids, &mnt).expect("mount");

@@ -15,7 +15,6 @@ use nix_formats::store_path::StorePath;
 use store_ipfs::dag::DagReader;
 use store_ipfs::gc;
 use store_ipfs::store::{NewPath, Store};
-use store_ipfs::unixfs::add_path;
 
 fn store_path(name: &str, c: char) -> StorePath {
     let hash: String = std::iter::repeat_n(c, 32).collect();
@@ -112,12 +111,7 @@ fn a_delete_removes_what_a_full_collection_would_and_nothing_that_is_needed() {
     let ra = add(&mut store, &a, &pa);
     let rb = add(&mut store, &b, &pb);
     let rs = add(&mut store, &sub, &ps);
-    let mut w = store.writer().expect("writer");
-    let pin = add_path(&pinned, &mut w).expect("pin tree");
-    let written = w.finish().expect("written");
-    store
-        .commit_pin(written, "tester", "pkg", &pin.cid)
-        .expect("pin");
+    let pin = common::add_and_pin(&mut store, &pinned);
     let kept_leaf = DagReader::new(&store.blocks)
         .resolve(&pin.cid, b"kept")
         .expect("kept");

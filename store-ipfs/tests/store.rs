@@ -2,7 +2,7 @@
 //! garbage, detect corruption, and run GC while another writer adds.
 
 mod common;
-use common::diff;
+use common::{add_and_pin, diff};
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -12,7 +12,6 @@ use store_ipfs::blocks::BlockError;
 use store_ipfs::dag::{DagError, DagReader};
 use store_ipfs::gc;
 use store_ipfs::store::Store;
-use store_ipfs::unixfs::{Entry, add_path};
 
 fn make_tree(root: &Path, seed: u8) {
     fs::create_dir_all(root.join("sub/deeper")).expect("mkdir");
@@ -33,16 +32,6 @@ fn make_tree(root: &Path, seed: u8) {
     .expect("chmod");
     std::os::unix::fs::symlink("../small.txt", root.join("sub/link")).expect("symlink");
     fs::write(root.join(".hidden"), "").expect("write");
-}
-
-fn add_and_pin(store: &mut Store, tree: &Path) -> Entry {
-    let mut w = store.writer().expect("writer");
-    let e = add_path(tree, &mut w).expect("add");
-    let written = w.finish().expect("blocks written");
-    store
-        .commit_pin(written, "tester", "pkg", &e.cid)
-        .expect("pin");
-    e
 }
 
 #[test]

@@ -10,6 +10,8 @@ use std::process::Command;
 use cid::Cid;
 use store_ipfs::blocks::BlockStore;
 use store_ipfs::dag::DagReader;
+use store_ipfs::store::Store;
+use store_ipfs::unixfs::{Entry, add_path};
 
 /// Asserts that two trees are identical (`diff -r`, symlinks compared as
 /// links).
@@ -46,4 +48,15 @@ pub fn leaf(blocks: &BlockStore, root: &Cid, path: &[u8], n: usize) -> Cid {
         .expect("dag-pb")
         .links[n]
         .cid
+}
+
+/// Adds the tree at `tree` and pins it (as user `tester`, pin `pkg`).
+pub fn add_and_pin(store: &mut Store, tree: &Path) -> Entry {
+    let mut w = store.writer().expect("writer");
+    let e = add_path(tree, &mut w).expect("add");
+    let written = w.finish().expect("blocks written");
+    store
+        .commit_pin(written, "tester", "pkg", &e.cid)
+        .expect("pin");
+    e
 }
