@@ -118,11 +118,11 @@ fn main() -> Result<()> {
         let listener = daemon::server::bind(&args.socket)
             .with_context(|| format!("binding '{}'", args.socket.display()))?;
         eprintln!("pkgchain-daemon: listening on {}", args.socket.display());
-        // SIGUSR1: print where build time went so far.
+        // SIGUSR1: print where time went so far.
         let mut usr1 =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
                 .context("SIGUSR1 handler")?;
-        eprintln!("pkgchain-daemon: SIGUSR1 prints where build time went");
+        eprintln!("pkgchain-daemon: SIGUSR1 prints where time went (builds, uploads, collections)");
         tokio::spawn(async move {
             while usr1.recv().await.is_some() {
                 eprint!("{}", daemon::phases::report());
